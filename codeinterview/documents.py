@@ -1,0 +1,101 @@
+"""Where REST reads and writes a session's code: storage when idle, the live actor when not."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from codeinterview.actors.messages import EndSession, ReadDocument, ReadPresence, RemoveParticipant, WriteDocument
+from codeinterview.actors.registry import Registry
+from codeinterview.clock import Clock
+from codeinterview.storage.base import DocumentState, SessionRecord, Store
+
+
+class Documents(Protocol):
+    """The code buffer as REST sees it, and the notices live connections must hear."""
+
+    async def read(self, session: SessionRecord) -> DocumentState: ...
+
+    async def write(
+        self, session: SessionRecord, *, code: str | None, language: str | None
+    ) -> DocumentState: ...
+
+    async def online(self, session_id: str) -> frozenset[str]:
+        """Participants with a live connection right now."""
+
+    async def participant_removed(self, session_id: str, participant_id: str) -> None: ...
+
+    async def session_ended(self, session_id: str) -> None: ...
+
+
+class StoredDocuments:
+    """Reads and writes straight to storage; right while no session is live."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def read(self, session: SessionRecord) -> DocumentState:
+        state = await self._store.load_document(session.id)
+        if state is None:
+            return DocumentState(session.id, session.code, session.language, session.updated_at)
+        return state
+
+    async def write(
+        self, session: SessionRecord, *, code: str | None, language: str | None
+    ) -> DocumentState:
+        current = await self.read(session)
+        state = DocumentState(
+            session_id=session.id,
+            code=current.code if code is None else code,
+            language=current.language if language is None else language,
+            updated_at=self._clock.now_ms(),
+            # Text written outside the CRDT invalidates the stored document state; the next
+            # live load rebuilds it from the text.
+            doc_state=current.doc_state if code is None else None,
+        )
+        await self._store.save_documents([state])
+        return state
+
+    async def online(self, session_id: str) -> frozenset[str]:
+        return frozenset()
+
+    async def participant_removed(self, session_id: str, participant_id: str) -> None:
+        return None
+
+    async def session_ended(self, session_id: str) -> None:
+        return None
+
+
+class LiveDocuments:
+    """Goes through the session's actor, so REST and WebSocket edits never race.
+
+    Reads of an idle session come from storage; writes start the actor (which loads the
+    CRDT state) and are answered once the change is stored.
+    """
+
+    def __init__(self, registry: Registry, stored: StoredDocuments) -> None:
+        self._registry = registry
+        self._stored = stored
+
+    async def read(self, session: SessionRecord) -> DocumentState:
+        if not self._registry.live(session.id):
+            return await self._stored.read(session)
+        return await self._registry.call(session.id, ReadDocument)
+
+    async def write(
+        self, session: SessionRecord, *, code: str | None, language: str | None
+    ) -> DocumentState:
+        return await self._registry.call(
+            session.id, lambda reply: WriteDocument(code, language, reply)
+        )
+
+    async def online(self, session_id: str) -> frozenset[str]:
+        if not self._registry.live(session_id):
+            return frozenset()
+        return await self._registry.call(session_id, ReadPresence)
+
+    async def participant_removed(self, session_id: str, participant_id: str) -> None:
+        await self._registry.tell_if_live(session_id, RemoveParticipant(participant_id))
+
+    async def session_ended(self, session_id: str) -> None:
+        await self._registry.tell_if_live(session_id, EndSession())

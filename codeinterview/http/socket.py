@@ -1,0 +1,258 @@
+"""The WebSocket endpoint `/ws/sessions/{id}`: authenticate, then pump frames to and from the
+session actor. A connection is a reader, a writer and a heartbeat in one nursery; whichever
+ends first cancels the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, field
+
+import trio
+from quart import Blueprint, current_app, websocket
+
+from codeinterview.actors.messages import (
+    Close,
+    Command,
+    Connect,
+    Disconnect,
+    Outbox,
+    Outgoing,
+    PeerInfo,
+    Protocol,
+    ReceiveEvent,
+    ReceiveFrame,
+    ReportBadInput,
+)
+from codeinterview.closecodes import CloseCode
+from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthorized
+from codeinterview.http import wire
+from codeinterview.actors.registry import Registry
+from codeinterview.config import Settings
+from codeinterview.runtime import Runtime
+from codeinterview.service import Caller, SessionService
+from codeinterview.storage.base import StorageError
+
+log = logging.getLogger(__name__)
+sockets = Blueprint("sockets", __name__)
+_connection_ids = itertools.count(1)
+
+YJS_PROBE = b"\x03"  # queryAwareness: every y-websocket client answers it
+JSON_PROBE = '{"type":"ping","data":{}}'
+
+
+class Rejected(Exception):
+    """The connection must be closed with this code before it joins the session."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.close = Close(code, reason)
+
+
+@dataclass
+class Connection:
+    connection_id: int
+    session_id: str
+    protocol: Protocol | None
+    last_heard: float = field(default_factory=trio.current_time)
+    send_lock: trio.Lock = field(default_factory=trio.Lock)
+
+    async def send(self, item: bytes | str) -> None:
+        async with self.send_lock:
+            await websocket.send(item)
+
+
+@sockets.websocket("/ws/sessions/<session_id>")
+async def session_socket(session_id: str) -> None:
+    await websocket.accept()
+    try:
+        await serve_socket(session_id)
+    except Rejected as rejected:
+        await close_socket(rejected.close)
+
+
+async def serve_socket(session_id: str) -> None:
+    runtime: Runtime = current_app.extensions["codeinterview"]
+    settings = runtime.settings
+    protocol = _requested_protocol()
+    first_frame: bytes | str | None = None
+    token = websocket.args.get("token")
+    if token is None:
+        token, first_frame = await _await_auth(settings.ws_auth_timeout_seconds)
+        protocol = "json"
+    caller = await _authenticate(runtime.service, session_id, token)
+    connection = Connection(next(_connection_ids), session_id, protocol)
+    if connection.protocol is None:
+        # Speak only after the client has: a y-websocket client opens with sync step 1,
+        # a JSON client with any text message. That picks the protocol without a flag.
+        first_frame = await _receive_first_frame(settings.ws_auth_timeout_seconds)
+        connection.protocol = "yjs" if isinstance(first_frame, bytes) else "json"
+    await run_connection(runtime, connection, caller, first_frame)
+
+
+def _requested_protocol() -> Protocol | None:
+    requested = websocket.args.get("protocol")
+    if requested in (None, ""):
+        return None
+    if requested not in ("json", "yjs"):
+        raise Rejected(CloseCode.BAD_REQUEST, "protocol must be 'json' or 'yjs'")
+    return requested  # type: ignore[return-value]
+
+
+async def _await_auth(timeout: float) -> tuple[str, None]:
+    with trio.move_on_after(timeout):
+        frame = await websocket.receive()
+        if not isinstance(frame, str):
+            raise Rejected(CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message")
+        try:
+            message = wire.parse(frame)
+        except wire.BadMessage as error:
+            raise Rejected(CloseCode.BAD_REQUEST, f"bad auth message: {error}") from None
+        if not isinstance(message, wire.AuthMessage):
+            raise Rejected(CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message")
+        return message.token, None
+    raise Rejected(CloseCode.AUTH_TIMEOUT, "no credential in time")
+
+
+async def _receive_first_frame(timeout: float) -> bytes | str:
+    with trio.move_on_after(timeout):
+        return await websocket.receive()  # type: ignore[no-any-return]
+    raise Rejected(CloseCode.AUTH_TIMEOUT, "no message in time")
+
+
+async def _authenticate(service: SessionService, session_id: str, token: str) -> Caller:
+    try:
+        return await service.authenticate(session_id, token)
+    except ApiError as error:
+        raise Rejected(_close_code_for(error), error.message) from None
+    except StorageError:
+        raise Rejected(CloseCode.INTERNAL_ERROR, "database unavailable, retry shortly") from None
+
+
+def _close_code_for(error: ApiError) -> CloseCode:
+    if isinstance(error, Unauthorized):
+        return CloseCode.FORBIDDEN if error.code == "token_revoked" else CloseCode.UNAUTHORIZED
+    if isinstance(error, Forbidden):
+        return CloseCode.FORBIDDEN
+    if isinstance(error, NotFound):
+        return CloseCode.NOT_FOUND
+    if isinstance(error, Gone):
+        return CloseCode.GONE
+    return CloseCode.INTERNAL_ERROR
+
+
+async def close_socket(close: Close) -> None:
+    try:
+        await websocket.close(close.code, close.reason[:120])
+    except Exception:  # the peer may already be gone; nothing is left to tell it
+        log.debug("closing a socket that was already closed", exc_info=True)
+
+
+async def run_connection(
+    runtime: Runtime, connection: Connection, caller: Caller, first_frame: bytes | str | None
+) -> None:
+    settings, registry = runtime.settings, runtime.registry
+    assert caller.participant is not None and connection.protocol is not None
+    send_side, receive_side = trio.open_memory_channel[Outgoing](settings.outbound_queue_size)
+    outbox = Outbox(send_side)
+    roster = tuple(await runtime.store.list_participants(caller.session.id))
+    peer = PeerInfo(connection.connection_id, caller.participant, connection.protocol)
+    inbox = await _join(registry, connection.session_id, Connect(peer, outbox, roster))
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_read, connection, inbox, first_frame, nursery.cancel_scope)
+            nursery.start_soon(_write, connection, receive_side, outbox, nursery.cancel_scope)
+            nursery.start_soon(_heartbeat, connection, settings, nursery.cancel_scope)
+    finally:
+        _leave(inbox, connection.connection_id)
+
+
+async def _join(registry: Registry, session_id: str, connect: Connect) -> trio.MemorySendChannel[Command]:
+    for _ in range(3):
+        try:
+            inbox = await registry.get(session_id)
+            await inbox.send(connect)
+            return inbox
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            continue
+        except ApiError as error:
+            raise Rejected(_close_code_for(error), error.message) from None
+        except StorageError:
+            raise Rejected(CloseCode.INTERNAL_ERROR, "database unavailable, retry shortly") from None
+    raise Rejected(CloseCode.INTERNAL_ERROR, "session restarting, retry")
+
+
+def _leave(inbox: trio.MemorySendChannel[Command], connection_id: int) -> None:
+    try:
+        inbox.send_nowait(Disconnect(connection_id))
+    except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+        # A full inbox only delays the goodbye; the actor also notices the closed outbox.
+        pass
+
+
+async def _read(
+    connection: Connection,
+    inbox: trio.MemorySendChannel[Command],
+    first_frame: bytes | str | None,
+    scope: trio.CancelScope,
+) -> None:
+    try:
+        frame = first_frame
+        while True:
+            if frame is not None:
+                command = _command_for(connection, frame)
+                if command is not None:
+                    await inbox.send(command)
+            frame = await websocket.receive()
+            connection.last_heard = trio.current_time()
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass  # the actor is gone; the writer closes the socket with its reason
+    finally:
+        scope.cancel()
+
+
+def _command_for(connection: Connection, frame: bytes | str) -> Command | None:
+    """The actor command for a frame, or `None` for frames answered here (pong, auth)."""
+    cid = connection.connection_id
+    if isinstance(frame, bytes):
+        return ReceiveFrame(cid, frame)
+    try:
+        message = wire.to_client_message(wire.parse(frame))
+    except wire.BadMessage as error:
+        return ReportBadInput(cid, str(error))
+    return None if message is None else ReceiveEvent(cid, message)
+
+
+async def _write(
+    connection: Connection,
+    receive: trio.MemoryReceiveChannel[Outgoing],
+    outbox: Outbox,
+    scope: trio.CancelScope,
+) -> None:
+    async with receive:
+        async for item in receive:
+            if outbox.close is not None:
+                break
+            if isinstance(item, Close):
+                outbox.close = item
+                break
+            await connection.send(item)
+    close = outbox.close or Close(CloseCode.INTERNAL_ERROR, "session restarted, reconnect")
+    await close_socket(close)
+    scope.cancel()
+
+
+async def _heartbeat(connection: Connection, settings: Settings, scope: trio.CancelScope) -> None:
+    interval = settings.ws_ping_interval_seconds
+    timeout = settings.ws_ping_timeout_seconds
+    while True:
+        await trio.sleep_until(connection.last_heard + interval)
+        if trio.current_time() < connection.last_heard + interval:
+            continue
+        await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
+        await trio.sleep_until(connection.last_heard + interval + timeout)
+        if trio.current_time() >= connection.last_heard + interval + timeout:
+            await close_socket(Close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping"))
+            scope.cancel()
+            return

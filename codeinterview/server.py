@@ -1,0 +1,56 @@
+"""Serving the app with Hypercorn's trio worker, with a clean stop on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from collections.abc import Awaitable, Callable
+
+import trio
+from hypercorn.config import Config
+from hypercorn.trio import serve
+
+from codeinterview.clock import Clock
+from codeinterview.config import Settings
+from codeinterview.http.app import create_app
+from codeinterview.runtime import Runtime
+from quart_trio import QuartTrio
+
+log = logging.getLogger(__name__)
+
+
+def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.websocket_max_message_size = settings.ws_max_message_bytes
+    config.graceful_timeout = settings.shutdown_grace_seconds
+    config.accesslog = None
+    return config
+
+
+async def wait_for_stop_signal() -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            return
+
+
+def drain_then_stop(app: QuartTrio, trigger: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A Hypercorn shutdown trigger that first flushes live sessions and closes their sockets
+    with 1001, so Hypercorn's graceful wait is not spent on WebSockets that would never end."""
+
+    async def shutdown() -> None:
+        await trigger()
+        runtime: Runtime | None = app.extensions.get("codeinterview")
+        if runtime is not None:
+            with trio.move_on_after(runtime.settings.shutdown_grace_seconds):
+                await runtime.drain()
+
+    return shutdown
+
+
+async def run_server(settings: Settings, host: str, port: int, *, clock: Clock | None = None) -> None:
+    app = create_app(settings, clock=clock)
+    config = hypercorn_config(settings, host, port)
+    await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))  # type: ignore[arg-type]

@@ -1,0 +1,286 @@
+"""`Store` on PostgreSQL: asyncpg on an asyncio loop hosted inside trio by trio-asyncio.
+
+The only module that imports asyncpg or trio_asyncio. Every query is an asyncio coroutine
+handed to the loop with `run_aio_coroutine`, which any trio task may call while the loop is
+open; cancelling the trio caller cancels the query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+import asyncpg
+import trio
+import trio_asyncio
+from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy.sql.expression import ClauseElement
+
+from codeinterview.storage import queries, rows
+from codeinterview.storage.base import (
+    DocumentState,
+    ParticipantExists,
+    ParticipantRecord,
+    SessionIdTaken,
+    SessionRecord,
+    SnapshotRecord,
+    StorageError,
+)
+
+T = TypeVar("T")
+Params = tuple[object, ...]
+Query = Callable[[], ClauseElement]
+
+MAX_CONNECTIONS = 10
+CONNECT_TIMEOUT_SECONDS = 10.0
+PING_TIMEOUT_SECONDS = 5.0
+CLOSE_TIMEOUT_SECONDS = 5.0
+
+# What a failing or unreachable server looks like through asyncpg; OSError covers refused
+# connections and asyncio's TimeoutError.
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+
+
+async def _create_pool(dsn: str, max_connections: int, connect_timeout: float) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_connections, timeout=connect_timeout
+    )
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, params: Params) -> list[rows.Row]:
+    # asyncpg's Record is indexable but not a Sequence; tuples keep `rows` driver-neutral.
+    return [tuple(record) for record in await pool.fetch(sql, *params)]
+
+
+def _affected(status: str) -> int:
+    """The row count from a command tag such as ``DELETE 3``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    """A `Store` on an asyncpg pool; usable only while `open_postgres_store`'s loop is open."""
+
+    def __init__(self, loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool) -> None:
+        self._loop = loop
+        self._pool = pool
+        self._closed = False
+        # No uuid encoder: asyncpg accepts the canonical string for a UUID parameter.
+        self._sql = queries.QueryCache(asyncpg_dialect.dialect())
+
+    async def _call(
+        self,
+        coroutine: Coroutine[object, object, T],
+        *,
+        duplicate: type[StorageError] | None = None,
+    ) -> T:
+        if self._closed:
+            coroutine.close()
+            raise StorageError("the PostgreSQL store is closed")
+        try:
+            return await self._loop.run_aio_coroutine(coroutine)
+        except asyncpg.UniqueViolationError as error:
+            raise (duplicate or StorageError)(str(error)) from error
+        except _DRIVER_ERRORS as error:
+            raise StorageError(str(error)) from error
+
+    async def _fetch_all(self, build: Query, **values: object) -> list[rows.Row]:
+        sql, params = self._sql(build, **values)
+        return await self._call(_fetch(self._pool, sql, params))
+
+    async def _fetch_one(self, build: Query, **values: object) -> rows.Row | None:
+        found = await self._fetch_all(build, **values)
+        return found[0] if found else None
+
+    async def _execute(
+        self, build: Query, *, duplicate: type[StorageError] | None = None, **values: object
+    ) -> int:
+        sql, params = self._sql(build, **values)
+        status: str = await self._call(self._pool.execute(sql, *params), duplicate=duplicate)
+        return _affected(status)
+
+    async def create_session(self, session: SessionRecord, creator: ParticipantRecord) -> None:
+        if creator.session_id != session.id:
+            raise ValueError("the creator must belong to the session being created")
+        creator_values = {f"participant_{key}": value for key, value in rows.values_of(creator).items()}
+        await self._execute(
+            queries.insert_session_with_creator,
+            duplicate=SessionIdTaken,
+            **rows.values_of(session),
+            **creator_values,
+        )
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        row = await self._fetch_one(queries.select_session, session_id=session_id)
+        return None if row is None else rows.session_record(row)
+
+    async def end_session(self, session_id: str, ended_at: int) -> None:
+        await self._execute(queries.end_session, session_id=session_id, ended_at=ended_at)
+
+    async def add_participant(self, participant: ParticipantRecord) -> None:
+        await self._execute(
+            queries.insert_participant, duplicate=ParticipantExists, **rows.values_of(participant)
+        )
+
+    async def get_participant(self, session_id: str, participant_id: str) -> ParticipantRecord | None:
+        row = await self._fetch_one(
+            queries.select_participant, session_id=session_id, participant_id=participant_id
+        )
+        return None if row is None else rows.participant_record(row)
+
+    async def list_participants(self, session_id: str) -> list[ParticipantRecord]:
+        found = await self._fetch_all(queries.list_participants, session_id=session_id)
+        return [rows.participant_record(row) for row in found]
+
+    async def update_participant(
+        self, session_id: str, participant_id: str, *, name: str | None, color: str | None
+    ) -> ParticipantRecord | None:
+        row = await self._fetch_one(
+            queries.update_participant,
+            session_id=session_id,
+            participant_id=participant_id,
+            name=name,
+            color=color,
+        )
+        return None if row is None else rows.participant_record(row)
+
+    async def remove_participant(self, session_id: str, participant_id: str, removed_at: int) -> None:
+        await self._execute(
+            queries.remove_participant,
+            session_id=session_id,
+            participant_id=participant_id,
+            removed_at=removed_at,
+        )
+
+    async def set_online(self, session_id: str, participant_id: str, online: bool) -> None:
+        await self._execute(
+            queries.set_online, session_id=session_id, participant_id=participant_id, online=online
+        )
+
+    async def reset_online(self) -> None:
+        await self._execute(queries.reset_online)
+
+    async def load_document(self, session_id: str) -> DocumentState | None:
+        row = await self._fetch_one(queries.select_document, session_id=session_id)
+        return None if row is None else rows.document_state(row)
+
+    async def save_documents(self, states: Sequence[DocumentState]) -> None:
+        if not states:
+            return
+        # One statement, one round trip, atomic by itself, however large the batch.
+        latest = rows.latest_per_session(states)
+        await self._execute(
+            queries.update_documents_unnest,
+            id_list=[state.session_id for state in latest],
+            code_list=[rows.storable_code(state.code) for state in latest],
+            language_list=[state.language for state in latest],
+            updated_at_list=[state.updated_at for state in latest],
+            doc_state_list=[state.doc_state for state in latest],
+        )
+
+    async def add_snapshot(
+        self,
+        session_id: str,
+        *,
+        label: str | None,
+        code: str,
+        language: str,
+        created_at: int,
+        created_by: str | None,
+    ) -> SnapshotRecord:
+        row = await self._fetch_one(
+            queries.insert_snapshot,
+            session_id=session_id,
+            label=label,
+            code=rows.storable_code(code),
+            language=language,
+            created_at=created_at,
+            created_by=created_by,
+        )
+        if row is None:
+            raise StorageError("INSERT ... RETURNING returned no row")
+        return rows.snapshot_record(row)
+
+    async def list_snapshots(self, session_id: str) -> list[SnapshotRecord]:
+        found = await self._fetch_all(queries.list_snapshots, session_id=session_id)
+        return [rows.snapshot_record(row) for row in found]
+
+    async def get_snapshot(self, session_id: str, snapshot_id: int) -> SnapshotRecord | None:
+        if not 0 < snapshot_id <= queries.SNAPSHOT_ID_MAX:
+            return None
+        row = await self._fetch_one(
+            queries.select_snapshot, session_id=session_id, snapshot_id=snapshot_id
+        )
+        return None if row is None else rows.snapshot_record(row)
+
+    async def delete_expired(self, expired_before: int) -> int:
+        return await self._execute(queries.delete_expired, expired_before=expired_before)
+
+    async def ping(self) -> None:
+        # A server that stopped answering would otherwise hold a health check forever.
+        with trio.move_on_after(PING_TIMEOUT_SECONDS) as scope:
+            await self._fetch_all(queries.ping)
+        if scope.cancelled_caught:
+            raise StorageError(f"PostgreSQL did not answer within {PING_TIMEOUT_SECONDS} s")
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with trio.move_on_after(CLOSE_TIMEOUT_SECONDS, shield=True) as scope:
+            await self._loop.run_aio_coroutine(self._pool.close())
+        if scope.cancelled_caught:
+            self._pool.terminate()
+
+
+def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    while len(group.exceptions) == 1:
+        inner = group.exceptions[0]
+        if not isinstance(inner, BaseExceptionGroup):
+            return inner
+        group = inner
+    return None
+
+
+@asynccontextmanager
+async def _open_loop() -> AsyncIterator[trio_asyncio.TrioEventLoop]:
+    # open_loop runs nurseries, which wrap anything leaving this context (the caller's own
+    # exceptions included) in exception groups; callers expect the plain exception back.
+    try:
+        async with trio_asyncio.open_loop() as loop:
+            yield loop
+    except BaseExceptionGroup as group:
+        sole = _sole_exception(group)
+        if sole is None:
+            raise
+        raise sole from sole.__cause__
+
+
+@asynccontextmanager
+async def open_postgres_store(
+    dsn: str,
+    *,
+    max_connections: int = MAX_CONNECTIONS,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+) -> AsyncIterator[PostgresStore]:
+    """A store on a pool of connections to `dsn` (a ``postgresql://`` URL).
+
+    The asyncio loop lives inside this context: keep it open in a long-lived task (the app's
+    service task), and use the store from any trio task meanwhile. Raises `StorageError`
+    if the server cannot be reached within `connect_timeout` seconds.
+    """
+    async with _open_loop() as loop:
+        try:
+            with trio.fail_after(connect_timeout):
+                pool = await loop.run_aio_coroutine(
+                    _create_pool(dsn, max_connections, connect_timeout)
+                )
+        except trio.TooSlowError as error:
+            raise StorageError(f"PostgreSQL did not answer within {connect_timeout} s") from error
+        except _DRIVER_ERRORS as error:
+            raise StorageError(f"cannot connect to PostgreSQL: {error}") from error
+        store = PostgresStore(loop, pool)
+        try:
+            yield store
+        finally:
+            await store.aclose()

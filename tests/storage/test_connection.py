@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import socket
+import sqlite3
+
+import pytest
+import trio
+
+from codeinterview.config import DatabaseTarget, parse_database_url
+from codeinterview.storage import StorageError, Store, open_store
+from codeinterview.storage.migrate import upgrade
+from tests.storage.factories import create_session
+
+
+async def test_ping_a_live_store(store: Store) -> None:
+    await store.ping()
+
+
+async def test_migrating_again_is_a_no_op(database_url: str) -> None:
+    target = parse_database_url(database_url)
+    async with open_store(target) as store:
+        session = await create_session(store)
+
+    await trio.to_thread.run_sync(upgrade, target)
+    await trio.to_thread.run_sync(upgrade, target)
+
+    async with open_store(target) as store:
+        assert await store.get_session(session.id) == session
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+async def test_unreachable_postgres_raises_storage_error() -> None:
+    target = DatabaseTarget(
+        backend="postgresql", postgres_dsn=f"postgresql://root@127.0.0.1:{_closed_port()}/test"
+    )
+    with trio.fail_after(10), pytest.raises(StorageError, match="cannot connect"):
+        async with open_store(target):
+            pass
+
+
+async def test_sqlite_store_uses_wal_and_enforces_foreign_keys(sqlite_url: str) -> None:
+    target = parse_database_url(sqlite_url)
+    async with open_store(target) as store:
+        await store.ping()
+    assert target.sqlite_path is not None
+    with sqlite3.connect(target.sqlite_path) as connection:
+        (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+    connection.close()
+    assert mode == "wal"
