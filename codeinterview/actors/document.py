@@ -38,7 +38,6 @@ MESSAGE_AUTH = 2
 MESSAGE_QUERY_AWARENESS = 3
 
 
-
 @dataclass(frozen=True)
 class FrameResult:
     """What one incoming frame asks the actor to send, and whether the content changed."""
@@ -104,7 +103,11 @@ def initial_state(code: str, language: str) -> bytes:
 
 
 class SessionDocument:
-    """One session's shared document: Yjs text `code` + map `meta` (key "language")."""
+    """One session's shared document: Yjs text `code` + map `meta` (key "language").
+
+    Built from a stored `state` when there is one (then `code` is ignored and `language` only
+    stands in if the state names none), else from `code` and `language`.
+    """
 
     def __init__(
         self, *, state: bytes | None = None, code: str = "", language: str = "javascript"
@@ -136,7 +139,7 @@ class SessionDocument:
         return language if isinstance(language, str) else self._default_language
 
     def set_language(self, language: str) -> bytes | None:
-        """Sets `meta.language`; returns the sync update message to broadcast, None if unchanged."""
+        """Sets `meta.language`; returns the sync update to broadcast, None if unchanged."""
         if self._meta.get("language") == language:
             return None
         self._meta["language"] = language

@@ -7,7 +7,7 @@ open; cancelling the trio caller cancels the query.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -15,22 +15,19 @@ import asyncpg
 import trio
 import trio_asyncio
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
-from sqlalchemy.sql.expression import ClauseElement
 
 from codeinterview.storage import queries, rows
 from codeinterview.storage.base import (
     DocumentState,
-    ParticipantExists,
     ParticipantRecord,
     SessionIdTaken,
     SessionRecord,
-    SnapshotRecord,
     StorageError,
 )
+from codeinterview.storage.sqlstore import Query, SqlStore
 
 T = TypeVar("T")
 Params = tuple[object, ...]
-Query = Callable[[], ClauseElement]
 
 MAX_CONNECTIONS = 10
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -39,7 +36,12 @@ CLOSE_TIMEOUT_SECONDS = 5.0
 
 # What a failing or unreachable server looks like through asyncpg; OSError covers refused
 # connections and asyncio's TimeoutError.
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
+_DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 async def _create_pool(dsn: str, max_connections: int, connect_timeout: float) -> asyncpg.Pool:
@@ -58,7 +60,7 @@ def _affected(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
-class PostgresStore:
+class PostgresStore(SqlStore):
     """A `Store` on an asyncpg pool; usable only while `open_postgres_store`'s loop is open."""
 
     def __init__(self, loop: trio_asyncio.TrioEventLoop, pool: asyncpg.Pool) -> None:
@@ -88,10 +90,6 @@ class PostgresStore:
         sql, params = self._sql(build, **values)
         return await self._call(_fetch(self._pool, sql, params))
 
-    async def _fetch_one(self, build: Query, **values: object) -> rows.Row | None:
-        found = await self._fetch_all(build, **values)
-        return found[0] if found else None
-
     async def _execute(
         self, build: Query, *, duplicate: type[StorageError] | None = None, **values: object
     ) -> int:
@@ -102,72 +100,18 @@ class PostgresStore:
     async def create_session(self, session: SessionRecord, creator: ParticipantRecord) -> None:
         if creator.session_id != session.id:
             raise ValueError("the creator must belong to the session being created")
-        creator_values = {f"participant_{key}": value for key, value in rows.values_of(creator).items()}
+        creator_values = rows.values_of(creator)
         await self._execute(
             queries.insert_session_with_creator,
             duplicate=SessionIdTaken,
             **rows.values_of(session),
-            **creator_values,
+            **{f"participant_{key}": value for key, value in creator_values.items()},
         )
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        row = await self._fetch_one(queries.select_session, session_id=session_id)
-        return None if row is None else rows.session_record(row)
-
-    async def end_session(self, session_id: str, ended_at: int) -> None:
-        await self._execute(queries.end_session, session_id=session_id, ended_at=ended_at)
-
-    async def add_participant(self, participant: ParticipantRecord) -> None:
-        await self._execute(
-            queries.insert_participant, duplicate=ParticipantExists, **rows.values_of(participant)
-        )
-
-    async def get_participant(self, session_id: str, participant_id: str) -> ParticipantRecord | None:
-        row = await self._fetch_one(
-            queries.select_participant, session_id=session_id, participant_id=participant_id
-        )
-        return None if row is None else rows.participant_record(row)
-
-    async def list_participants(self, session_id: str) -> list[ParticipantRecord]:
-        found = await self._fetch_all(queries.list_participants, session_id=session_id)
-        return [rows.participant_record(row) for row in found]
-
-    async def update_participant(
-        self, session_id: str, participant_id: str, *, name: str | None, color: str | None
-    ) -> ParticipantRecord | None:
-        row = await self._fetch_one(
-            queries.update_participant,
-            session_id=session_id,
-            participant_id=participant_id,
-            name=name,
-            color=color,
-        )
-        return None if row is None else rows.participant_record(row)
-
-    async def remove_participant(self, session_id: str, participant_id: str, removed_at: int) -> None:
-        await self._execute(
-            queries.remove_participant,
-            session_id=session_id,
-            participant_id=participant_id,
-            removed_at=removed_at,
-        )
-
-    async def set_online(self, session_id: str, participant_id: str, online: bool) -> None:
-        await self._execute(
-            queries.set_online, session_id=session_id, participant_id=participant_id, online=online
-        )
-
-    async def reset_online(self) -> None:
-        await self._execute(queries.reset_online)
-
-    async def load_document(self, session_id: str) -> DocumentState | None:
-        row = await self._fetch_one(queries.select_document, session_id=session_id)
-        return None if row is None else rows.document_state(row)
 
     async def save_documents(self, states: Sequence[DocumentState]) -> None:
         if not states:
             return
-        # One statement, one round trip, atomic by itself, however large the batch.
+        # One statement: one round trip, atomic by itself, however large the batch.
         latest = rows.latest_per_session(states)
         await self._execute(
             queries.update_documents_unnest,
@@ -178,48 +122,10 @@ class PostgresStore:
             doc_state_list=[state.doc_state for state in latest],
         )
 
-    async def add_snapshot(
-        self,
-        session_id: str,
-        *,
-        label: str | None,
-        code: str,
-        language: str,
-        created_at: int,
-        created_by: str | None,
-    ) -> SnapshotRecord:
-        row = await self._fetch_one(
-            queries.insert_snapshot,
-            session_id=session_id,
-            label=label,
-            code=rows.storable_code(code),
-            language=language,
-            created_at=created_at,
-            created_by=created_by,
-        )
-        if row is None:
-            raise StorageError("INSERT ... RETURNING returned no row")
-        return rows.snapshot_record(row)
-
-    async def list_snapshots(self, session_id: str) -> list[SnapshotRecord]:
-        found = await self._fetch_all(queries.list_snapshots, session_id=session_id)
-        return [rows.snapshot_record(row) for row in found]
-
-    async def get_snapshot(self, session_id: str, snapshot_id: int) -> SnapshotRecord | None:
-        if not 0 < snapshot_id <= queries.SNAPSHOT_ID_MAX:
-            return None
-        row = await self._fetch_one(
-            queries.select_snapshot, session_id=session_id, snapshot_id=snapshot_id
-        )
-        return None if row is None else rows.snapshot_record(row)
-
-    async def delete_expired(self, expired_before: int) -> int:
-        return await self._execute(queries.delete_expired, expired_before=expired_before)
-
     async def ping(self) -> None:
         # A server that stopped answering would otherwise hold a health check forever.
         with trio.move_on_after(PING_TIMEOUT_SECONDS) as scope:
-            await self._fetch_all(queries.ping)
+            await super().ping()
         if scope.cancelled_caught:
             raise StorageError(f"PostgreSQL did not answer within {PING_TIMEOUT_SECONDS} s")
 

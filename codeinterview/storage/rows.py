@@ -1,4 +1,4 @@
-"""Between records and rows: values read from either driver checked, values to write made storable."""
+"""Between records and rows: values read back are type-checked, values to write made storable."""
 
 from __future__ import annotations
 

@@ -62,6 +62,8 @@ async def create_session(
 ) -> SessionRecord:
     """A stored session whose creator is an interviewer of the same id."""
     session = session_record(language=language, expires_at=expires_at)
-    creator = participant_record(session.id, session.creator_id, role="interviewer", joined_at=1_000)
+    creator = participant_record(
+        session.id, session.creator_id, role="interviewer", joined_at=1_000
+    )
     await store.create_session(session, creator)
     return session

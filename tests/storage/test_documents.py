@@ -79,7 +79,7 @@ async def _create_many(store: Store, count: int) -> list[SessionRecord]:
 async def test_a_large_batch_in_one_call(store: Store) -> None:
     sessions = await _create_many(store, BATCH_SIZE)
     states = [
-        DocumentState(s.id, code=f"// {s.id}", language="python", updated_at=9_000, doc_state=s.id.encode())
+        DocumentState(s.id, f"// {s.id}", "python", updated_at=9_000, doc_state=s.id.encode())
         for s in sessions
     ]
 
