@@ -6,7 +6,6 @@ from typing import Protocol
 
 from codeinterview.actors.messages import EndSession, ReadDocument, ReadPresence, RemoveParticipant, WriteDocument
 from codeinterview.actors.registry import Registry
-from codeinterview.clock import Clock
 from codeinterview.storage.base import DocumentState, SessionRecord, Store
 
 
@@ -28,42 +27,16 @@ class Documents(Protocol):
 
 
 class StoredDocuments:
-    """Reads and writes straight to storage; right while no session is live."""
+    """Reads straight from storage: right while the session is not live."""
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._clock = clock
 
     async def read(self, session: SessionRecord) -> DocumentState:
         state = await self._store.load_document(session.id)
         if state is None:
             return DocumentState(session.id, session.code, session.language, session.updated_at)
         return state
-
-    async def write(
-        self, session: SessionRecord, *, code: str | None, language: str | None
-    ) -> DocumentState:
-        current = await self.read(session)
-        state = DocumentState(
-            session_id=session.id,
-            code=current.code if code is None else code,
-            language=current.language if language is None else language,
-            updated_at=self._clock.now_ms(),
-            # Text written outside the CRDT invalidates the stored document state; the next
-            # live load rebuilds it from the text.
-            doc_state=current.doc_state if code is None else None,
-        )
-        await self._store.save_documents([state])
-        return state
-
-    async def online(self, session_id: str) -> frozenset[str]:
-        return frozenset()
-
-    async def participant_removed(self, session_id: str, participant_id: str) -> None:
-        return None
-
-    async def session_ended(self, session_id: str) -> None:
-        return None
 
 
 class LiveDocuments:

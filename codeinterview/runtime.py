@@ -88,7 +88,7 @@ def build_runtime(settings: Settings, clock: Clock, store: Store, actors: trio.N
     )
     flusher = Flusher(store)
     registry = Registry(actors, store, flusher, clock, actor_timing(settings))
-    documents = LiveDocuments(registry, StoredDocuments(store, clock))
+    documents = LiveDocuments(registry, StoredDocuments(store))
     service = SessionService(store, documents, clock, policy)
     return Runtime(settings, store, service, registry, flusher)
 

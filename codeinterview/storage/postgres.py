@@ -139,27 +139,39 @@ class PostgresStore(SqlStore):
             self._pool.terminate()
 
 
-def _sole_exception(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    while len(group.exceptions) == 1:
-        inner = group.exceptions[0]
-        if not isinstance(inner, BaseExceptionGroup):
-            return inner
-        group = inner
-    return None
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _is_wrapped(group: BaseExceptionGroup[BaseException], error: BaseException) -> bool:
+    """Whether `group` holds exactly `error`'s exceptions and nothing else.
+
+    Compared leaf by leaf: trio re-derives groups on the way out, so `error` itself, when a
+    group, may no longer be inside `group` as the same object.
+    """
+    return [id(leaf) for leaf in _leaves(group)] == [id(leaf) for leaf in _leaves(error)]
 
 
 @asynccontextmanager
 async def _open_loop() -> AsyncIterator[trio_asyncio.TrioEventLoop]:
-    # open_loop runs nurseries, which wrap anything leaving this context (the caller's own
-    # exceptions included) in exception groups; callers expect the plain exception back.
+    # open_loop runs nurseries, which wrap whatever leaves this context in exception groups.
+    # Hand back exactly what the body raised, a group of the caller's own included.
+    raised: BaseException | None = None
     try:
         async with trio_asyncio.open_loop() as loop:
-            yield loop
+            try:
+                yield loop
+            except BaseException as error:
+                raised = error
+                raise
     except BaseExceptionGroup as group:
-        sole = _sole_exception(group)
-        if sole is None:
+        if raised is None or not _is_wrapped(group, raised):
             raise
-        raise sole from sole.__cause__
+    if raised is not None:
+        # Raised outside the except block so the wrapping group is not chained on as context.
+        raise raised
 
 
 @asynccontextmanager

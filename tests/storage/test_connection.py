@@ -53,3 +53,18 @@ async def test_sqlite_store_uses_wal_and_enforces_foreign_keys(sqlite_url: str) 
         (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
     connection.close()
     assert mode == "wal"
+
+
+async def test_exceptions_leave_the_store_unwrapped(database_url: str) -> None:
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom):
+        async with open_store(parse_database_url(database_url)):
+            raise Boom
+
+    group = ExceptionGroup("the caller's own", [Boom()])
+    with pytest.raises(ExceptionGroup) as raised:
+        async with open_store(parse_database_url(database_url)):
+            raise group
+    assert raised.value is group

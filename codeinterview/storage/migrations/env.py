@@ -1,4 +1,4 @@
-"""Alembic's entry point, configured in code: `migrate.upgrade` passes the target in `attributes`."""
+"""Alembic's entry point, set up in code: `migrate.upgrade` passes the target in `attributes`."""
 
 from __future__ import annotations
 
