@@ -17,6 +17,7 @@ from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.registry import Registry
 from codeinterview.clock import Clock
 from codeinterview.config import Settings
+from codeinterview.metrics import Metrics
 from codeinterview.documents import LiveDocuments, StoredDocuments
 from codeinterview.service import Policy, SessionService
 from codeinterview.storage import open_store
@@ -32,6 +33,7 @@ class Runtime:
     service: SessionService
     registry: Registry
     flusher: Flusher
+    metrics: Metrics
     stopping: trio.Event = field(default_factory=trio.Event)
     stopped: trio.Event = field(default_factory=trio.Event)
     drained: bool = False
@@ -86,11 +88,12 @@ def build_runtime(settings: Settings, clock: Clock, store: Store, actors: trio.N
         session_ttl_ms=settings.session_ttl_seconds * 1000,
         open_access=settings.open_access,
     )
-    flusher = Flusher(store)
-    registry = Registry(actors, store, flusher, clock, actor_timing(settings))
+    metrics = Metrics()
+    flusher = Flusher(store, metrics)
+    registry = Registry(actors, store, flusher, clock, actor_timing(settings), metrics)
     documents = LiveDocuments(registry, StoredDocuments(store))
     service = SessionService(store, documents, clock, policy)
-    return Runtime(settings, store, service, registry, flusher)
+    return Runtime(settings, store, service, registry, flusher, metrics)
 
 
 async def sweep_forever(service: SessionService, settings: Settings) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 import trio
@@ -21,6 +21,7 @@ from codeinterview.actors.messages import (
     EndSession,
     Flushed,
     Outbox,
+    Outgoing,
     ReadDocument,
     ReadPresence,
     ReceiveEvent,
@@ -33,6 +34,7 @@ from codeinterview.actors.messages import (
 )
 from codeinterview.actors.session import Effects, LiveSession
 from codeinterview.closecodes import CloseCode
+from codeinterview.metrics import Metrics
 from codeinterview.storage.base import DocumentState
 
 log = logging.getLogger(__name__)
@@ -52,8 +54,10 @@ class SessionActor:
         live: LiveSession,
         timing: ActorTiming,
         save: Callable[[DocumentState], Awaitable[None]],
+        metrics: Metrics,
     ) -> None:
         self.live = live
+        self.metrics = metrics
         self.timing = timing
         self.save = save
         self.outboxes: dict[int, Outbox] = {}
@@ -151,6 +155,7 @@ class SessionActor:
 
     def apply(self, effects: Effects) -> None:
         for targets, payload in effects.sends:
+            self._count(targets, payload)
             for connection_id in targets:
                 outbox = self.outboxes.get(connection_id)
                 if outbox is None:
@@ -166,10 +171,17 @@ class SessionActor:
         if effects.changed and self.flush_due == math.inf and not self.flushing:
             self.flush_due = trio.current_time() + self.timing.flush_interval
 
+    def _count(self, targets: Collection[int], payload: Outgoing) -> None:
+        if targets:
+            kind = "yjs" if isinstance(payload, bytes) else "json"
+            self.metrics.messages_out.labels(kind).inc(len(targets))
+            self.metrics.fanout.observe(len(targets))
+
     def kick(self, connection_id: int, close: Close) -> None:
         outbox = self.outboxes.get(connection_id)
         if outbox is None:
             return
+        self.metrics.disconnects.labels(str(close.code)).inc()
         outbox.close = close
         self._forget(connection_id)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import trio
 
 from codeinterview.actors.messages import Reply
+from codeinterview.metrics import Metrics
 from codeinterview.storage.base import DocumentState, StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,11 @@ class FlushStats:
 
 
 class Flusher:
-    def __init__(self, store: Store, *, max_batch: int = 2000, queue_size: int = 20_000) -> None:
+    def __init__(
+        self, store: Store, metrics: Metrics, *, max_batch: int = 2000, queue_size: int = 20_000
+    ) -> None:
         self._store = store
+        self._metrics = metrics
         self._max_batch = max_batch
         self._send, self._receive = trio.open_memory_channel[tuple[DocumentState, Reply[bool]]](
             queue_size
@@ -59,11 +63,16 @@ class Flusher:
                 log.exception("flushing %d documents failed unexpectedly", len(newest))
                 error = StorageError(str(error))
             self.stats.failures += 1
+            self._metrics.flush_failures.inc()
             for _, reply in batch:
                 reply.fail(error)
             return
         self.stats.batches += 1
         self.stats.documents += len(newest)
-        self.stats.seconds += trio.current_time() - started
+        elapsed = trio.current_time() - started
+        self.stats.seconds += elapsed
+        self._metrics.flushes.inc()
+        self._metrics.flushed_documents.inc(len(newest))
+        self._metrics.flush_seconds.observe(elapsed)
         for _, reply in batch:
             reply.set(True)

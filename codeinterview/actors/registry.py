@@ -21,6 +21,7 @@ from codeinterview.actors.session import LiveSession
 from codeinterview.clock import Clock
 from codeinterview.closecodes import CloseCode
 from codeinterview.errors import Gone, NotFound, Unavailable
+from codeinterview.metrics import Metrics
 from codeinterview.storage.base import Store
 
 log = logging.getLogger(__name__)
@@ -48,8 +49,11 @@ class Registry:
         flusher: Flusher,
         clock: Clock,
         timing: ActorTiming,
+        metrics: Metrics,
     ) -> None:
         self._nursery = nursery
+        self._metrics = metrics
+        metrics.track_live_sessions(lambda: len(self._actors))
         self._store = store
         self._flusher = flusher
         self._clock = clock
@@ -141,7 +145,7 @@ class Registry:
     ) -> None:
         live = await self._load(session_id)
         inbox, receive = trio.open_memory_channel[Command](self._timing.inbox_size)
-        actor = SessionActor(live, self._timing, self._flusher.save)
+        actor = SessionActor(live, self._timing, self._flusher.save, self._metrics)
         self._actors[session_id] = inbox
         self.stats.started += 1
         task_status.started(inbox)
@@ -170,6 +174,7 @@ class Registry:
 
     def _crashed(self, session_id: str, actor: SessionActor) -> None:
         self.stats.crashed += 1
+        self._metrics.actor_restarts.inc()
         log.exception("session %s crashed; closing its connections", session_id)
         actor.abandon(Close(CloseCode.INTERNAL_ERROR, "session crashed, reconnect"))
 

@@ -8,7 +8,7 @@ document changed. The actor (`actors/actor.py`) only carries those effects out.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 from codeinterview.actors.document import ProtocolError, SessionDocument
@@ -30,11 +30,11 @@ LANGUAGES = frozenset({"javascript", "python", "html"})
 
 @dataclass(slots=True)
 class Effects:
-    sends: list[tuple[Iterable[int], Outgoing]] = field(default_factory=list)
+    sends: list[tuple[Collection[int], Outgoing]] = field(default_factory=list)
     closes: list[tuple[int, Close]] = field(default_factory=list)
     changed: bool = False
 
-    def send(self, targets: Iterable[int], payload: Outgoing) -> None:
+    def send(self, targets: Collection[int], payload: Outgoing) -> None:
         self.sends.append((targets, payload))
 
 

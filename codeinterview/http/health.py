@@ -1,20 +1,29 @@
-"""Liveness: the process answers; the body also says whether the database does."""
+"""Operations: liveness (`/api/v1/health`, which also says whether the database answers) and
+Prometheus metrics (`/metrics`)."""
 
 from __future__ import annotations
 
 import trio
-from quart import Blueprint, current_app
-from quart_schema import document_response
+from prometheus_client import CONTENT_TYPE_LATEST
+from quart import Blueprint, Response, current_app
+from quart_schema import document_response, hide
 
 from codeinterview.http import models
 from codeinterview.storage.base import StorageError
 
-health = Blueprint("health", __name__, url_prefix="/api/v1")
+health = Blueprint("health", __name__)
 
 PING_TIMEOUT_SECONDS = 2.0
 
 
-@health.get("/health")
+@health.get("/metrics")
+@hide
+async def get_metrics() -> Response:
+    runtime = current_app.extensions["codeinterview"]
+    return Response(runtime.metrics.render(), content_type=CONTENT_TYPE_LATEST)
+
+
+@health.get("/api/v1/health")
 @document_response(models.HealthOut)
 async def get_health() -> tuple[dict[str, object], int]:
     runtime = current_app.extensions["codeinterview"]

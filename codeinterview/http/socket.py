@@ -30,6 +30,7 @@ from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthoriz
 from codeinterview.http import wire
 from codeinterview.actors.registry import Registry
 from codeinterview.config import Settings
+from codeinterview.metrics import Metrics
 from codeinterview.runtime import Runtime
 from codeinterview.service import Caller, SessionService
 from codeinterview.storage.base import StorageError
@@ -159,12 +160,14 @@ async def run_connection(
     roster = tuple(await runtime.store.list_participants(caller.session.id))
     peer = PeerInfo(connection.connection_id, caller.participant, connection.protocol)
     inbox = await _join(registry, connection.session_id, Connect(peer, outbox, roster))
+    runtime.metrics.connections.inc()
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_read, connection, inbox, first_frame, nursery.cancel_scope)
+            nursery.start_soon(_read, connection, inbox, first_frame, runtime.metrics, nursery.cancel_scope)
             nursery.start_soon(_write, connection, receive_side, outbox, nursery.cancel_scope)
             nursery.start_soon(_heartbeat, connection, settings, nursery.cancel_scope)
     finally:
+        runtime.metrics.connections.dec()
         _leave(inbox, connection.connection_id)
 
 
@@ -195,12 +198,14 @@ async def _read(
     connection: Connection,
     inbox: trio.MemorySendChannel[Command],
     first_frame: bytes | str | None,
+    metrics: Metrics,
     scope: trio.CancelScope,
 ) -> None:
     try:
         frame = first_frame
         while True:
             if frame is not None:
+                metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
                 command = _command_for(connection, frame)
                 if command is not None:
                     await inbox.send(command)

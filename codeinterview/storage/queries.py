@@ -3,7 +3,8 @@
 Each builder returns a statement whose values are named `bindparam`s, so its text depends on
 the dialect alone: it is compiled once per backend and reused for every call (asyncpg then
 also reuses its prepared statement). Columns are selected in the order of the record
-dataclasses' fields, which `rows.py` relies on.
+dataclasses' fields, which `rows.py` relies on. The statements are only ever compiled, never
+executed through SQLAlchemy, so builders are typed as plain `ClauseElement`s.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
 from codeinterview.storage.schema import participants, sessions, snapshots
@@ -63,17 +65,21 @@ def _is_participant() -> sa.ColumnElement[bool]:
     )
 
 
-def insert_session() -> sa.Insert:
+def _insert_session() -> sa.Insert:
     return sa.insert(sessions).values(_binds(SESSION_COLUMNS))
 
 
-def insert_session_with_creator() -> sa.Insert:
+def insert_session() -> ClauseElement:
+    return _insert_session()
+
+
+def insert_session_with_creator() -> ClauseElement:
     """Session and creator in one PostgreSQL statement: atomic, and one round trip.
 
     The creator's values are named ``participant_<column>``; its session id comes from
     the inserted session row.
     """
-    new_session = insert_session().returning(sessions.c.id).cte("new_session")
+    new_session = _insert_session().returning(sessions.c.id).cte("new_session")
     columns = [column for column in PARTICIPANT_COLUMNS if column.key != "session_id"]
     creator = sa.select(
         *(sa.bindparam(f"participant_{column.key}", type_=column.type) for column in columns),
@@ -84,11 +90,11 @@ def insert_session_with_creator() -> sa.Insert:
     )
 
 
-def select_session() -> sa.Select[tuple[object, ...]]:
+def select_session() -> ClauseElement:
     return sa.select(*SESSION_COLUMNS).where(sessions.c.id == sa.bindparam("session_id"))
 
 
-def end_session() -> sa.Update:
+def end_session() -> ClauseElement:
     return (
         sa.update(sessions)
         .where(sessions.c.id == sa.bindparam("session_id"))
@@ -96,15 +102,15 @@ def end_session() -> sa.Update:
     )
 
 
-def insert_participant() -> sa.Insert:
+def insert_participant() -> ClauseElement:
     return sa.insert(participants).values(_binds(PARTICIPANT_COLUMNS))
 
 
-def select_participant() -> sa.Select[tuple[object, ...]]:
+def select_participant() -> ClauseElement:
     return sa.select(*PARTICIPANT_COLUMNS).where(_is_participant())
 
 
-def list_participants() -> sa.Select[tuple[object, ...]]:
+def list_participants() -> ClauseElement:
     return (
         sa.select(*PARTICIPANT_COLUMNS)
         .where(participants.c.session_id == sa.bindparam("session_id"))
@@ -113,7 +119,7 @@ def list_participants() -> sa.Select[tuple[object, ...]]:
     )
 
 
-def update_participant() -> sa.Update:
+def update_participant() -> ClauseElement:
     """A NULL `name` or `color` keeps the current value, so one statement serves every call."""
     return (
         sa.update(participants)
@@ -126,7 +132,7 @@ def update_participant() -> sa.Update:
     )
 
 
-def remove_participant() -> sa.Update:
+def remove_participant() -> ClauseElement:
     return (
         sa.update(participants)
         .where(_is_participant(), participants.c.removed_at.is_(None))
@@ -134,7 +140,7 @@ def remove_participant() -> sa.Update:
     )
 
 
-def set_online() -> sa.Update:
+def set_online() -> ClauseElement:
     return (
         sa.update(participants)
         .where(_is_participant())
@@ -142,15 +148,15 @@ def set_online() -> sa.Update:
     )
 
 
-def reset_online() -> sa.Update:
+def reset_online() -> ClauseElement:
     return sa.update(participants).where(participants.c.is_online).values(is_online=False)
 
 
-def select_document() -> sa.Select[tuple[object, ...]]:
+def select_document() -> ClauseElement:
     return sa.select(*DOCUMENT_COLUMNS).where(sessions.c.id == sa.bindparam("session_id"))
 
 
-def update_document() -> sa.Update:
+def update_document() -> ClauseElement:
     """One session's write-back; SQLite runs it with `executemany` inside one transaction."""
     return (
         sa.update(sessions)
@@ -159,12 +165,12 @@ def update_document() -> sa.Update:
     )
 
 
-def update_documents_unnest() -> sa.Update:
+def update_documents_unnest() -> ClauseElement:
     """A whole batch as one PostgreSQL statement: one array per column, zipped by `unnest`.
 
     Ids with no row (sessions deleted since) simply match nothing.
     """
-    rows = (
+    batch = (
         sa.func.unnest(
             *(
                 sa.bindparam(f"{column.key}_list", type_=ARRAY(column.type))
@@ -176,12 +182,12 @@ def update_documents_unnest() -> sa.Update:
     )
     return (
         sa.update(sessions)
-        .where(sessions.c.id == rows.c.id)
-        .values({column.key: rows.c[column.key] for column in DOCUMENT_COLUMNS[1:]})
+        .where(sessions.c.id == batch.c.id)
+        .values({column.key: batch.c[column.key] for column in DOCUMENT_COLUMNS[1:]})
     )
 
 
-def insert_snapshot() -> sa.Insert:
+def insert_snapshot() -> ClauseElement:
     return (
         sa.insert(snapshots)
         .values(_binds(SNAPSHOT_COLUMNS[1:]))
@@ -189,7 +195,7 @@ def insert_snapshot() -> sa.Insert:
     )
 
 
-def list_snapshots() -> sa.Select[tuple[object, ...]]:
+def list_snapshots() -> ClauseElement:
     return (
         sa.select(*SNAPSHOT_COLUMNS)
         .where(snapshots.c.session_id == sa.bindparam("session_id"))
@@ -197,21 +203,21 @@ def list_snapshots() -> sa.Select[tuple[object, ...]]:
     )
 
 
-def select_snapshot() -> sa.Select[tuple[object, ...]]:
+def select_snapshot() -> ClauseElement:
     return sa.select(*SNAPSHOT_COLUMNS).where(
         snapshots.c.session_id == sa.bindparam("session_id"),
         snapshots.c.id == sa.bindparam("snapshot_id", type_=sa.Integer),
     )
 
 
-def delete_expired() -> sa.Delete:
+def delete_expired() -> ClauseElement:
     # Participants and snapshots go with their session through ON DELETE CASCADE.
     return sa.delete(sessions).where(
         sessions.c.expires_at < sa.bindparam("expired_before", type_=sa.BigInteger)
     )
 
 
-def ping() -> sa.Select[tuple[object]]:
+def ping() -> ClauseElement:
     return sa.select(sa.literal_column("1"))
 
 
@@ -245,11 +251,14 @@ def compile_statement(
 ) -> CompiledQuery:
     """Compile for `dialect`: qmark `?` for pysqlite, numeric `$1` (with casts) for asyncpg."""
     compiled = statement.compile(dialect=dialect)
+    if not isinstance(compiled, SQLCompiler):
+        raise TypeError(f"not a SQL statement: {statement!r}")
     names = tuple(compiled.positiontup or ())
-    uuid_names = frozenset(
-        name for name, bind in compiled.binds.items() if isinstance(bind.type, sa.Uuid)
-    )
-    defaults = {name: value for name, value in compiled.params.items() if value is not None}
+    binds = compiled.bind_names  # every bind parameter, with the name it was rendered under
+    uuid_names = frozenset(name for bind, name in binds.items() if isinstance(bind.type, sa.Uuid))
+    # A bind carrying its own value (a literal in `.values(...)`) needs none from the caller.
+    params = compiled.params
+    defaults = {name: params[name] for bind, name in binds.items() if not bind.required}
     return CompiledQuery(compiled.string, names, defaults, uuid_names, encode_uuid)
 
 

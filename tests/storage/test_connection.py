@@ -9,23 +9,10 @@ import trio
 from codeinterview.config import DatabaseTarget, parse_database_url
 from codeinterview.storage import StorageError, Store, open_store
 from codeinterview.storage.migrate import upgrade
-from tests.storage.factories import create_session
 
 
 async def test_ping_a_live_store(store: Store) -> None:
     await store.ping()
-
-
-async def test_migrating_again_is_a_no_op(database_url: str) -> None:
-    target = parse_database_url(database_url)
-    async with open_store(target) as store:
-        session = await create_session(store)
-
-    await trio.to_thread.run_sync(upgrade, target)
-    await trio.to_thread.run_sync(upgrade, target)
-
-    async with open_store(target) as store:
-        assert await store.get_session(session.id) == session
 
 
 def _closed_port() -> int:
@@ -42,6 +29,14 @@ async def test_unreachable_postgres_raises_storage_error() -> None:
     with trio.fail_after(10), pytest.raises(StorageError, match="cannot connect"):
         async with open_store(target):
             pass
+
+
+async def test_migrating_an_unreachable_postgres_raises_storage_error() -> None:
+    target = DatabaseTarget(
+        backend="postgresql", postgres_dsn=f"postgresql://root@127.0.0.1:{_closed_port()}/test"
+    )
+    with trio.fail_after(10), pytest.raises(StorageError, match="migration failed"):
+        await trio.to_thread.run_sync(upgrade, target)
 
 
 async def test_sqlite_store_uses_wal_and_enforces_foreign_keys(sqlite_url: str) -> None:
@@ -68,3 +63,12 @@ async def test_exceptions_leave_the_store_unwrapped(database_url: str) -> None:
         async with open_store(parse_database_url(database_url)):
             raise group
     assert raised.value is group
+
+
+async def test_cancelling_inside_the_store_context_closes_it(database_url: str) -> None:
+    with trio.fail_after(10), trio.CancelScope() as scope:
+        async with open_store(parse_database_url(database_url)) as store:
+            await store.ping()
+            scope.cancel()
+            await trio.sleep_forever()
+    assert scope.cancelled_caught

@@ -18,7 +18,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # A migration is a frozen record: it spells out its tables instead of importing
-# `schema.metadata`, which will keep changing after this revision.
+# `schema.metadata`, which will keep changing after this revision. `op.f` marks each name
+# as final, so the metadata's naming convention is not applied to it a second time.
 _UUID = sa.Uuid(as_uuid=False)
 
 
@@ -36,12 +37,12 @@ def upgrade() -> None:
         sa.Column("interviewer_invite", sa.String(64), nullable=False),
         sa.Column("ended_at", sa.BigInteger, nullable=True),
         sa.Column("doc_state", sa.LargeBinary, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_sessions"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
         sa.CheckConstraint(
-            "language IN ('javascript', 'python', 'html')", name="ck_sessions_language"
+            "language IN ('javascript', 'python', 'html')", name=op.f("ck_sessions_language")
         ),
     )
-    op.create_index("idx_sessions_expires_at", "sessions", ["expires_at"])
+    op.create_index(op.f("idx_sessions_expires_at"), "sessions", ["expires_at"])
 
     op.create_table(
         "participants",
@@ -53,16 +54,18 @@ def upgrade() -> None:
         sa.Column("joined_at", sa.BigInteger, nullable=False),
         sa.Column("is_online", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("removed_at", sa.BigInteger, nullable=True),
-        sa.PrimaryKeyConstraint("session_id", "id", name="pk_participants"),
+        sa.PrimaryKeyConstraint("session_id", "id", name=op.f("pk_participants")),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["sessions.id"],
-            name="fk_participants_session_id_sessions",
+            name=op.f("fk_participants_session_id_sessions"),
             ondelete="CASCADE",
         ),
-        sa.CheckConstraint("role IN ('interviewer', 'candidate')", name="ck_participants_role"),
+        sa.CheckConstraint(
+            "role IN ('interviewer', 'candidate')", name=op.f("ck_participants_role")
+        ),
     )
-    op.create_index("idx_participants_session_id", "participants", ["session_id"])
+    op.create_index(op.f("idx_participants_session_id"), "participants", ["session_id"])
 
     op.create_table(
         "snapshots",
@@ -73,16 +76,16 @@ def upgrade() -> None:
         sa.Column("language", sa.String(20), nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("created_by", _UUID, nullable=True),
-        sa.PrimaryKeyConstraint("id", name="pk_snapshots"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_snapshots")),
         sa.ForeignKeyConstraint(
             ["session_id"],
             ["sessions.id"],
-            name="fk_snapshots_session_id_sessions",
+            name=op.f("fk_snapshots_session_id_sessions"),
             ondelete="CASCADE",
         ),
         sqlite_autoincrement=True,
     )
-    op.create_index("idx_snapshots_session_id", "snapshots", ["session_id"])
+    op.create_index(op.f("idx_snapshots_session_id"), "snapshots", ["session_id"])
 
 
 def downgrade() -> None:

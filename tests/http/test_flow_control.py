@@ -1,0 +1,108 @@
+"""Slow consumers, dead peers, crashing sessions."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import trio
+from trio_websocket import open_websocket_url
+
+from codeinterview.actors.messages import ReplaceCode
+from codeinterview.actors.session import LiveSession
+from tests.clients import closed_with, json_client, socket_url, yjs_client
+from tests.http.api import bearer, create_session
+from tests.http.conftest import StartServer
+
+BIG_STATE = {"user": {"name": "x" * 60_000}}
+
+
+async def test_a_reader_that_stops_is_disconnected_and_others_keep_going(
+    start_server: StartServer,
+) -> None:
+    server = await start_server(outbound_queue_size=8)
+    async with server.client() as http:
+        created = await create_session(http)
+    stalled_url = socket_url(server.ws_url, created.id, created.token, protocol="yjs")
+    async with open_websocket_url(stalled_url, message_queue_size=0) as stalled, yjs_client(
+        server.ws_url, created.id, created.token
+    ) as writer:
+        # The stalled client never reads again; the writer floods awareness (relayed to all).
+        for clock in range(1, 201):
+            await writer.send_awareness(4242, clock, BIG_STATE)
+            await writer.wait_until(lambda clock=clock: len(writer.awareness) >= clock)
+        await writer.insert(0, "still flowing")
+        async with yjs_client(server.ws_url, created.id, created.token) as observer:
+            assert observer.code == "still flowing"
+        code, reason = await closed_with(stalled)
+    assert code == 4429 and "slow" in reason
+
+
+async def test_silent_peer_is_closed_and_a_live_one_stays(start_server: StartServer) -> None:
+    server = await start_server(ws_ping_interval_seconds=0.2, ws_ping_timeout_seconds=0.3)
+    async with server.client() as http:
+        created = await create_session(http)
+    async with json_client(server.ws_url, created.id, created.token) as alive:
+        async with open_websocket_url(socket_url(server.ws_url, created.id, created.token, protocol="json")) as silent:
+            for _ in range(3):
+                await alive.next_of("ping")
+                await alive.send("pong")
+            code, reason = await closed_with(silent)
+            assert code == 4002 and reason
+        await alive.send("ping")
+        await alive.next_of("pong")
+
+
+async def test_a_crashing_session_affects_only_itself(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fault injection: one specific message makes the session logic raise.
+    original = LiveSession.receive_event
+
+    def explode(self: LiveSession, connection_id: int, message: object) -> object:
+        if isinstance(message, ReplaceCode) and message.code == "crash!":
+            raise RuntimeError("injected fault")
+        return original(self, connection_id, message)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LiveSession, "receive_event", explode)
+    server = await start_server()
+    async with server.client() as http:
+        doomed = await create_session(http, code="doomed")
+        healthy = await create_session(http, code="healthy")
+        async with json_client(server.ws_url, doomed.id, doomed.token) as victim, yjs_client(
+            server.ws_url, doomed.id, doomed.token
+        ) as bystander, yjs_client(server.ws_url, healthy.id, healthy.token) as other:
+            await victim.send("code_update", {"code": "crash!"})
+            assert (await closed_with(victim.socket))[0] == 1011
+            assert (await closed_with(bystander.socket))[0] == 1011
+            await other.insert(7, "!")
+            response = await http.get(f"/api/v1/sessions/{healthy.id}/code", headers=bearer(healthy.token))
+            assert response.json()["data"]["code"] == "healthy!"
+        async with yjs_client(server.ws_url, doomed.id, doomed.token) as again:
+            assert again.code == "doomed"
+            await again.insert(0, "back: ")
+            response = await http.get(f"/api/v1/sessions/{doomed.id}/code", headers=bearer(doomed.token))
+            assert response.json()["data"]["code"] == "back: doomed"
+
+
+async def test_idle_session_stops_after_its_last_connection(start_server: StartServer) -> None:
+    server = await start_server(idle_timeout_seconds=0.1)
+    async with server.client() as http:
+        created = await create_session(http)
+        async with yjs_client(server.ws_url, created.id, created.token) as yjs:
+            await yjs.insert(0, "kept")
+        # With nobody connected, the actor flushes and stops; the next read comes from storage.
+        with trio.fail_after(10):
+            while (await _live_sessions(http)) != 0:
+                await trio.sleep(0.05)
+        response = await http.get(f"/api/v1/sessions/{created.id}/code", headers=bearer(created.token))
+        assert response.json()["data"]["code"] == "kept"
+
+
+async def _live_sessions(http: httpx.AsyncClient) -> int:
+    metrics = (await http.get("/metrics")).text
+    for line in metrics.splitlines():
+        if line.startswith("codeinterview_live_sessions "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no live-sessions metric")
