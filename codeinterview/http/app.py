@@ -10,8 +10,9 @@ from codeinterview.clock import Clock, WallClock
 from codeinterview.config import Settings
 from codeinterview.http.errors import install_error_handlers
 from codeinterview.http.health import health
+from codeinterview.http.page import page
 from codeinterview.http.rest import api
-from codeinterview.http.socket import sockets
+from codeinterview.http.ws import sockets
 from codeinterview.runtime import Runtime, run_runtime
 
 
@@ -37,6 +38,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(sockets)
+    app.register_blueprint(page)
     _install_lifespan(app, settings, clock or WallClock())
     _install_cors(app, settings.cors_origins)
     return app

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import fields
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import TypeVar
 
 from codeinterview.storage.base import (

@@ -46,3 +46,12 @@ async def test_cors_for_allowed_origins_only(start_server: StartServer) -> None:
     assert allowed.headers["Access-Control-Allow-Origin"] == "http://app.example"
     assert "Authorization" in allowed.headers["Access-Control-Allow-Headers"]
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+async def test_web_client_is_served(client: httpx.AsyncClient) -> None:
+    page = await client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/static/app.js" in page.text
+    script = await client.get("/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert len(script.content) > 10_000
