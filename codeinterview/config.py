@@ -7,8 +7,9 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -55,6 +56,27 @@ class Settings(BaseSettings):
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+
+    rate_limits_enabled: bool = True
+    rate_limit_sessions: str = "20/minute"
+    rate_limit_joins: str = "30/minute"
+    rate_limit_failures: str = "60/minute"
+    rate_limit_ws_messages: str = "100/second;3000/minute"
+    ws_preauth_max_bytes: int = Field(default=8192, gt=0)
+
+    log_format: Literal["console", "json"] | None = None
+    log_level: str = "INFO"
+
+    @field_validator(
+        "rate_limit_sessions", "rate_limit_joins", "rate_limit_failures", "rate_limit_ws_messages"
+    )
+    @classmethod
+    def _valid_rate(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"not a rate limit like '20/minute': {error}") from None
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 import trio
 
-from codeinterview.actors.actor import ActorTiming
+from codeinterview.actors.actor import ActorSettings
 from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.registry import Registry
 from codeinterview.clock import Clock
 from codeinterview.config import Settings
 from codeinterview.metrics import Metrics
+from codeinterview.ratelimit import RateLimits
 from codeinterview.documents import LiveDocuments, StoredDocuments
 from codeinterview.service import Policy, SessionService
 from codeinterview.storage import open_store
@@ -34,6 +35,7 @@ class Runtime:
     registry: Registry
     flusher: Flusher
     metrics: Metrics
+    limits: RateLimits
     stopping: trio.Event = field(default_factory=trio.Event)
     stopped: trio.Event = field(default_factory=trio.Event)
     drained: bool = False
@@ -51,12 +53,13 @@ class Runtime:
         await self.stopped.wait()
 
 
-def actor_timing(settings: Settings) -> ActorTiming:
-    return ActorTiming(
+def actor_settings(settings: Settings) -> ActorSettings:
+    return ActorSettings(
         flush_interval=settings.flush_interval_seconds,
         flush_retry_max=settings.flush_retry_max_seconds,
         idle_timeout=settings.idle_timeout_seconds,
         inbox_size=settings.actor_inbox_size,
+        max_code_bytes=settings.max_code_bytes,
     )
 
 
@@ -90,10 +93,10 @@ def build_runtime(settings: Settings, clock: Clock, store: Store, actors: trio.N
     )
     metrics = Metrics()
     flusher = Flusher(store, metrics)
-    registry = Registry(actors, store, flusher, clock, actor_timing(settings), metrics)
+    registry = Registry(actors, store, flusher, clock, actor_settings(settings), metrics)
     documents = LiveDocuments(registry, StoredDocuments(store))
     service = SessionService(store, documents, clock, policy)
-    return Runtime(settings, store, service, registry, flusher, metrics)
+    return Runtime(settings, store, service, registry, flusher, metrics, RateLimits(settings))
 
 
 async def sweep_forever(service: SessionService, settings: Settings) -> None:

@@ -41,18 +41,19 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class ActorTiming:
+class ActorSettings:
     flush_interval: float
     flush_retry_max: float
     idle_timeout: float
     inbox_size: int
+    max_code_bytes: int
 
 
 class SessionActor:
     def __init__(
         self,
         live: LiveSession,
-        timing: ActorTiming,
+        timing: ActorSettings,
         save: Callable[[DocumentState], Awaitable[None]],
         metrics: Metrics,
     ) -> None:
@@ -66,6 +67,7 @@ class SessionActor:
         self.failures = 0
         self.flush_due = math.inf
         self.idle_since = trio.current_time()
+        self.expires = math.inf
         self.durable_waiters: list[tuple[int, Reply[DocumentState], DocumentState]] = []
         self.finished = False
 
@@ -88,9 +90,13 @@ class SessionActor:
                 await self._on_timer(may_stop)
             nursery.cancel_scope.cancel()
 
+    def expire_at(self, expires_at_ms: int, now_ms: int) -> None:
+        """Close the session's sockets (4410) when its lifetime ends, even mid-edit."""
+        self.expires = trio.current_time() + max(0, expires_at_ms - now_ms) / 1000
+
     def _next_deadline(self) -> float:
         idle = self.idle_since + self.timing.idle_timeout if self._idle_candidate() else math.inf
-        return min(self.flush_due, idle)
+        return min(self.flush_due, idle, self.expires)
 
     def _idle_candidate(self) -> bool:
         return not self.outboxes and not self.dirty and not self.flushing
@@ -101,6 +107,9 @@ class SessionActor:
 
     async def _on_timer(self, may_stop: Callable[[], bool]) -> None:
         now = trio.current_time()
+        if now >= self.expires:
+            self.expires = math.inf
+            self.apply(self.live.close_all(CloseCode.GONE, "session has expired"))
         if now >= self.flush_due:
             self.flush_due = math.inf
             self._start_flush()

@@ -134,6 +134,11 @@ class SessionDocument:
         return str(self._text)
 
     @property
+    def size(self) -> int:
+        """The text's length in UTF-8 bytes (pycrdt counts in bytes), without rendering it."""
+        return len(self._text)
+
+    @property
     def language(self) -> str:
         language = self._meta.get("language")
         return language if isinstance(language, str) else self._default_language

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import trio
 
-from codeinterview.actors.actor import ActorTiming, SessionActor
+from codeinterview.actors.actor import ActorSettings, SessionActor
 from codeinterview.actors.document import SessionDocument
 from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.messages import Close, Command, Connect, Reply, Shutdown
@@ -48,7 +48,7 @@ class Registry:
         store: Store,
         flusher: Flusher,
         clock: Clock,
-        timing: ActorTiming,
+        timing: ActorSettings,
         metrics: Metrics,
     ) -> None:
         self._nursery = nursery
@@ -143,9 +143,10 @@ class Registry:
     async def _supervise(
         self, session_id: str, *, task_status: trio.TaskStatus[trio.MemorySendChannel[Command]]
     ) -> None:
-        live = await self._load(session_id)
+        live, expires_at = await self._load(session_id)
         inbox, receive = trio.open_memory_channel[Command](self._timing.inbox_size)
         actor = SessionActor(live, self._timing, self._flusher.save, self._metrics)
+        actor.expire_at(expires_at, self._clock.now_ms())
         self._actors[session_id] = inbox
         self.stats.started += 1
         task_status.started(inbox)
@@ -182,7 +183,7 @@ class Registry:
         if self._actors.get(session_id) is inbox:
             del self._actors[session_id]
 
-    async def _load(self, session_id: str) -> LiveSession:
+    async def _load(self, session_id: str) -> tuple[LiveSession, int]:
         session = await self._store.get_session(session_id)
         state = await self._store.load_document(session_id)
         if session is None or state is None:
@@ -190,7 +191,10 @@ class Registry:
         if session.ended_at is not None:
             raise Gone("Session has ended", code="session_ended")
         document = SessionDocument(state=state.doc_state, code=state.code, language=state.language)
-        return LiveSession(session_id, document, self._clock.now_ms, state.updated_at)
+        live = LiveSession(
+            session_id, document, self._clock.now_ms, state.updated_at, self._timing.max_code_bytes
+        )
+        return live, session.expires_at
 
 
 def _refuse_pending(receive: trio.MemoryReceiveChannel[Command]) -> None:

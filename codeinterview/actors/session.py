@@ -45,8 +45,10 @@ class LiveSession:
         document: SessionDocument,
         now_ms: Callable[[], int],
         updated_at: int,
+        max_code_bytes: int = 512 * 1024,
     ) -> None:
         self.session_id = session_id
+        self.max_code_bytes = max_code_bytes
         self.document = document
         self.now_ms = now_ms
         self.peers: dict[int, PeerInfo] = {}
@@ -107,6 +109,13 @@ class LiveSession:
         peer = self.peers.get(connection_id)
         if peer is None:
             return Effects()
+        if self.document.size + len(data) > self.max_code_bytes and data[:1] == b"\x00":
+            # A frame can add at most its own size; refusing it whole keeps the client honest
+            # about what the server holds (it resyncs on reconnect).
+            effects = Effects()
+            reason = f"document would exceed {self.max_code_bytes} bytes"
+            effects.closes.append((connection_id, Close(CloseCode.MESSAGE_TOO_BIG, reason)))
+            return effects
         try:
             result = self.document.handle_frame(connection_id, data)
         except ProtocolError as error:
@@ -158,6 +167,10 @@ class LiveSession:
         return effects
 
     def _replace(self, peer: PeerInfo, code: str) -> Effects:
+        if len(code.encode("utf-8", "surrogatepass")) > self.max_code_bytes:
+            return self.report_bad_input(
+                peer.connection_id, f"code exceeds the limit of {self.max_code_bytes} bytes"
+            )
         effects = Effects()
         self._apply_text(effects, code, sender=peer)
         return effects

@@ -9,6 +9,7 @@ from quart_trio import QuartTrio
 from codeinterview.clock import Clock, WallClock
 from codeinterview.config import Settings
 from codeinterview.http.errors import install_error_handlers
+from codeinterview.http.guard import install_lookup_guard
 from codeinterview.http.health import health
 from codeinterview.http.page import page
 from codeinterview.http.rest import api
@@ -35,6 +36,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
         security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
     )
     install_error_handlers(app)
+    install_lookup_guard(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
     app.register_blueprint(sockets)

@@ -16,6 +16,7 @@ from codeinterview.http.views import (
     session_view,
     snapshot_view,
 )
+from codeinterview.ratelimit import RateLimited
 from codeinterview.service import Caller, SessionService
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -29,6 +30,18 @@ def ok(data: object, status: int = 200) -> Reply:
 
 def service() -> SessionService:
     return current_app.extensions["codeinterview"].service  # type: ignore[no-any-return]
+
+
+def limit(scope: str, message: str) -> None:
+    runtime = current_app.extensions["codeinterview"]
+    retry_after = runtime.limits.hit(scope, client_address())
+    if retry_after is not None:
+        runtime.metrics.rate_limited.labels(scope).inc()
+        raise RateLimited(message, retry_after)
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"
 
 
 def bearer_token() -> str | None:
@@ -67,6 +80,7 @@ async def session_reply(who: Caller) -> JsonObject:
 @validate_request(models.CreateSessionIn)
 @document_response(models.Envelope[models.CreatedSessionOut], 201)
 async def create_session(data: models.CreateSessionIn) -> Reply:
+    limit("sessions", "Too many sessions created from this address; try again later")
     check_code_size(data.code)
     session, creator, token = await service().create_session(
         creator_id=str(data.creator.id),
@@ -110,6 +124,7 @@ async def end_session(session_id: str) -> Reply:
 @validate_request(models.JoinIn)
 @document_response(models.Envelope[models.JoinedOut], 201)
 async def join_session(session_id: str, data: models.JoinIn) -> Reply:
+    limit("joins", "Too many joins from this address; try again later")
     participant, token = await service().join(
         session_id,
         invite=data.invite,

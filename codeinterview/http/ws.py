@@ -6,6 +6,7 @@ ends first cancels the others.
 from __future__ import annotations
 
 import itertools
+from urllib.parse import urlsplit
 import logging
 from dataclasses import dataclass, field
 
@@ -39,8 +40,11 @@ log = logging.getLogger(__name__)
 sockets = Blueprint("sockets", __name__)
 _connection_ids = itertools.count(1)
 
+COUNTED_FAILURES = frozenset({CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN, CloseCode.NOT_FOUND})
 YJS_PROBE = b"\x03"  # queryAwareness: every y-websocket client answers it
 JSON_PROBE = '{"type":"ping","data":{}}'
+MAX_RATE_STRIKES = 5
+LEAVE_TIMEOUT_SECONDS = 5.0
 
 
 class Rejected(Exception):
@@ -57,20 +61,48 @@ class Connection:
     session_id: str
     protocol: Protocol | None
     last_heard: float = field(default_factory=trio.current_time)
+    strikes: int = 0
+    closed: bool = False
     send_lock: trio.Lock = field(default_factory=trio.Lock)
 
     async def send(self, item: bytes | str) -> None:
         async with self.send_lock:
-            await websocket.send(item)
+            if not self.closed:
+                await websocket.send(item)
+
+    async def close(self, close: Close) -> None:
+        """Close once; the reader, writer and heartbeat may all try."""
+        async with self.send_lock:
+            if not self.closed:
+                self.closed = True
+                await close_socket(close)
 
 
 @sockets.websocket("/ws/sessions/<session_id>")
 async def session_socket(session_id: str) -> None:
     await websocket.accept()
+    runtime: Runtime = current_app.extensions["codeinterview"]
+    address = websocket.remote_addr or "unknown"
     try:
+        _check_origin(runtime.settings)
+        if runtime.limits.blocked("failures", address) is not None:
+            runtime.metrics.rate_limited.labels("failures").inc()
+            raise Rejected(CloseCode.TOO_SLOW, "too many failed attempts; try again later")
         await serve_socket(session_id)
     except Rejected as rejected:
+        if rejected.close.code in COUNTED_FAILURES:
+            runtime.limits.hit("failures", address)
         await close_socket(rejected.close)
+
+
+def _check_origin(settings: Settings) -> None:
+    """Browsers always send Origin: refuse pages from sites not allowed (cross-site hijacking)."""
+    origin = websocket.headers.get("Origin")
+    if origin is None or "*" in settings.cors_origins or origin in settings.cors_origins:
+        return
+    if urlsplit(origin).netloc == websocket.headers.get("Host"):
+        return  # same origin: the page this server serves
+    raise Rejected(CloseCode.FORBIDDEN, "origin not allowed")
 
 
 async def serve_socket(session_id: str) -> None:
@@ -80,7 +112,7 @@ async def serve_socket(session_id: str) -> None:
     first_frame: bytes | str | None = None
     token = websocket.args.get("token")
     if token is None:
-        token, first_frame = await _await_auth(settings.ws_auth_timeout_seconds)
+        token, first_frame = await _await_auth(settings.ws_auth_timeout_seconds, settings.ws_preauth_max_bytes)
         protocol = "json"
     caller = await _authenticate(runtime.service, session_id, token)
     connection = Connection(next(_connection_ids), session_id, protocol)
@@ -101,9 +133,11 @@ def _requested_protocol() -> Protocol | None:
     return requested  # type: ignore[return-value]
 
 
-async def _await_auth(timeout: float) -> tuple[str, None]:
+async def _await_auth(timeout: float, max_bytes: int) -> tuple[str, None]:
     with trio.move_on_after(timeout):
         frame = await websocket.receive()
+        if len(frame) > max_bytes:
+            raise Rejected(CloseCode.MESSAGE_TOO_BIG, "authenticate first, with a small auth message")
         if not isinstance(frame, str):
             raise Rejected(CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message")
         try:
@@ -163,12 +197,13 @@ async def run_connection(
     runtime.metrics.connections.inc()
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_read, connection, inbox, first_frame, runtime.metrics, nursery.cancel_scope)
+            nursery.start_soon(_read, connection, inbox, first_frame, runtime, nursery.cancel_scope)
             nursery.start_soon(_write, connection, receive_side, outbox, nursery.cancel_scope)
             nursery.start_soon(_heartbeat, connection, settings, nursery.cancel_scope)
     finally:
         runtime.metrics.connections.dec()
-        _leave(inbox, connection.connection_id)
+        runtime.limits.forget("ws_messages", str(connection.connection_id))
+        await _leave(inbox, connection.connection_id)
 
 
 async def _join(registry: Registry, session_id: str, connect: Connect) -> trio.MemorySendChannel[Command]:
@@ -186,35 +221,52 @@ async def _join(registry: Registry, session_id: str, connect: Connect) -> trio.M
     raise Rejected(CloseCode.INTERNAL_ERROR, "session restarting, retry")
 
 
-def _leave(inbox: trio.MemorySendChannel[Command], connection_id: int) -> None:
-    try:
-        inbox.send_nowait(Disconnect(connection_id))
-    except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-        # A full inbox only delays the goodbye; the actor also notices the closed outbox.
-        pass
+async def _leave(inbox: trio.MemorySendChannel[Command], connection_id: int) -> None:
+    # Runs while the connection is being cancelled: shield the goodbye, but bound it.
+    with trio.CancelScope(shield=True), trio.move_on_after(LEAVE_TIMEOUT_SECONDS):
+        try:
+            await inbox.send(Disconnect(connection_id))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the actor is already gone
 
 
 async def _read(
     connection: Connection,
     inbox: trio.MemorySendChannel[Command],
     first_frame: bytes | str | None,
-    metrics: Metrics,
+    runtime: Runtime,
     scope: trio.CancelScope,
 ) -> None:
     try:
         frame = first_frame
         while True:
             if frame is not None:
-                metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
-                command = _command_for(connection, frame)
+                runtime.metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
+                command = _admit(connection, frame, runtime)
                 if command is not None:
                     await inbox.send(command)
             frame = await websocket.receive()
             connection.last_heard = trio.current_time()
     except (trio.BrokenResourceError, trio.ClosedResourceError):
         pass  # the actor is gone; the writer closes the socket with its reason
+    except Rejected as rejected:
+        await connection.close(rejected.close)
     finally:
         scope.cancel()
+
+
+def _admit(connection: Connection, frame: bytes | str, runtime: Runtime) -> Command | None:
+    """Apply the per-connection message rate before the frame costs the session anything."""
+    if runtime.limits.hit("ws_messages", str(connection.connection_id)) is None:
+        connection.strikes = 0
+        return _command_for(connection, frame)
+    runtime.metrics.rate_limited.labels("ws_messages").inc()
+    connection.strikes += 1
+    # A Yjs client cannot be told to resend a dropped update, so it is closed (and resyncs
+    # on reconnect); a JSON client is warned a few times first.
+    if connection.protocol == "yjs" or connection.strikes > MAX_RATE_STRIKES:
+        raise Rejected(CloseCode.TOO_SLOW, "message rate exceeded")
+    return ReportBadInput(connection.connection_id, "message rate exceeded; message dropped")
 
 
 def _command_for(connection: Connection, frame: bytes | str) -> Command | None:
@@ -244,7 +296,7 @@ async def _write(
                 break
             await connection.send(item)
     close = outbox.close or Close(CloseCode.INTERNAL_ERROR, "session restarted, reconnect")
-    await close_socket(close)
+    await connection.close(close)
     scope.cancel()
 
 
@@ -258,6 +310,6 @@ async def _heartbeat(connection: Connection, settings: Settings, scope: trio.Can
         await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
         await trio.sleep_until(connection.last_heard + interval + timeout)
         if trio.current_time() >= connection.last_heard + interval + timeout:
-            await close_socket(Close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping"))
+            await connection.close(Close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping"))
             scope.cancel()
             return

@@ -25,6 +25,8 @@ Query = Callable[[], ClauseElement]
 
 
 class SqlStore(ABC):
+    """A `Store` whose statements come from `queries`; subclasses say how to run them."""
+
     @abstractmethod
     async def _fetch_all(self, build: Query, **values: object) -> list[rows.Row]:
         """Run `build`'s statement and return its rows; driver errors become `StorageError`."""

@@ -21,7 +21,7 @@ BIG_STATE = {"user": {"name": "x" * 60_000}}
 async def test_a_reader_that_stops_is_disconnected_and_others_keep_going(
     start_server: StartServer,
 ) -> None:
-    server = await start_server(outbound_queue_size=8)
+    server = await start_server(outbound_queue_size=8, rate_limits_enabled=False)
     async with server.client() as http:
         created = await create_session(http)
     stalled_url = socket_url(server.ws_url, created.id, created.token, protocol="yjs")

@@ -26,7 +26,7 @@ import trio
 from codeinterview.actors.awareness import ByteReader, decode_awareness_update
 from tests.clients import YjsClient, json_client, yjs_client
 from tests.http.api import bearer, create_session, join
-from tests.http.conftest import Server
+from tests.http.conftest import Server, StartServer
 
 INTEROP_DIR = Path(__file__).resolve().parent.parent / "interop"
 SCRIPT = INTEROP_DIR / "client.mjs"
@@ -159,6 +159,13 @@ def npm_client(
     return {"name": name, "token": token, "count": count, "mode": mode, "alphabet": alphabet, "color": color}
 
 
+def client_reports(out: dict[str, object]) -> dict[str, dict[str, object]]:
+    """client.mjs's per-client report (name, clientID, seen awareness names, typed, probes)."""
+    reports = out["clients"]
+    assert isinstance(reports, list)
+    return {str(report["name"]): report for report in reports}
+
+
 def awareness_names(client: YjsClient) -> set[str]:
     """Every user name announced in the awareness messages a Python Yjs client received."""
     names = set()
@@ -204,7 +211,7 @@ async def test_two_npm_clients_type_concurrently_and_converge(
     assert sorted(text) == sorted(initial + (LOWER * 2)[:50] + (UPPER * 2)[:50])
     # Ada always typed at the end of what she saw, so her letters keep the order she typed them.
     assert "".join(c for c in text if c in LOWER) == (LOWER * 2)[:50]
-    seen = {str(c["name"]): c["seen"] for c in out["clients"]}  # type: ignore[union-attr]
+    seen = {name: report["seen"] for name, report in client_reports(out).items()}
     assert seen == {"Ada": ["Grace"], "Grace": ["Ada"]}
     assert (await live_code(client, created.id, created.token))["code"] == text
 
@@ -278,7 +285,8 @@ async def test_language_set_by_npm_client_reaches_json_and_rest(
         assert out["synced_language"] == ["javascript"]
         assert out["language"] == "html"
         change = await simple.next_of("language_change")
-        assert change["data"]["language"] == "html"  # type: ignore[index]
+        data = change["data"]
+        assert isinstance(data, dict) and data["language"] == "html", change
     assert (await live_code(client, created.id, created.token))["language"] == "html"
 
 
@@ -298,6 +306,22 @@ async def test_unknown_language_from_npm_client_is_reverted(
     )
     assert out["language"] == "python"
     assert (await live_code(client, created.id, created.token))["language"] == "python"
+
+
+async def test_npm_client_answers_the_server_heartbeat(
+    start_server: StartServer, interop_node: NodeRunner
+) -> None:
+    # The server probes an idle binary connection with queryAwareness and closes it if nothing
+    # comes back; the provider must answer by itself and stay connected through several rounds.
+    server = await start_server(ws_ping_interval_seconds=0.2, ws_ping_timeout_seconds=2.0)
+    async with server.client() as client:
+        created = await create_session(client, code="x = 1\n", language="python")
+        out = await run_npm_clients(
+            interop_node, server, created.id, [npm_client("Ada", created.token, count=3)], probes=3
+        )
+        probes = [report["probes"] for report in client_reports(out).values()]
+        assert probes and all(isinstance(n, int) and n >= 3 for n in probes), probes
+        assert (await live_code(client, created.id, created.token))["code"] == out["text"]
 
 
 async def test_npm_clients_agree_with_the_server_on_non_ascii_text(
@@ -322,7 +346,7 @@ async def test_npm_clients_agree_with_the_server_on_non_ascii_text(
     )
     text = str(out["text"])
     assert sorted(text) == sorted(initial + ada_alphabet * 10 + zoe_alphabet * 10)
-    seen = {str(c["name"]): c["seen"] for c in out["clients"]}  # type: ignore[union-attr]
+    seen = {name: report["seen"] for name, report in client_reports(out).items()}
     assert seen == {"Ada": ["Zoë"], "Zoë": ["Ada"]}
     assert (await live_code(client, created.id, created.token))["code"] == text
     async with yjs_client(server.ws_url, created.id, created.token) as py, json_client(

@@ -15,6 +15,8 @@
 //                  they are never split by this script's own inserts
 //   setLanguage    (optional) client 0 sets ydoc.getMap('meta') 'language' after typing
 //   expectLanguage (optional) the language every client must end up with (default setLanguage)
+//   probes         (optional) how many server heartbeat probes (queryAwareness, answered by the
+//                  provider itself) each client must receive, and outlive, before finishing
 //   seed           (optional) PRNG seed for the random positions
 //   timeoutMs      (optional) overall bound, default 15000
 //
@@ -33,6 +35,7 @@ const timeoutMs = config.timeoutMs ?? 15000
 const markers = config.markers ?? []
 const seed = config.seed ?? Math.floor(Math.random() * 2 ** 31)
 const expectLanguage = config.expectLanguage ?? config.setLanguage
+const MESSAGE_QUERY_AWARENESS = 3
 let phase = 'starting'
 let finished = false
 
@@ -76,6 +79,7 @@ const clients = config.clients.map((spec, index) => {
     text: doc.getText('code'),
     meta: doc.getMap('meta'),
     typed: [],
+    probes: 0,
     closes: [],
     syncedText: null,
     syncedLanguage: null
@@ -162,6 +166,7 @@ function describe () {
     wsconnected: client.provider.wsconnected,
     synced: client.provider.synced,
     typed: client.typed.length,
+    probes: client.probes,
     length: client.text.length,
     text: client.text.toString().slice(0, 400),
     language: client.meta.get('language') ?? null,
@@ -233,6 +238,16 @@ if (new Set(clients.map((client) => client.syncedText)).size !== 1) {
   fail('the clients synced to different texts')
 }
 
+for (const client of clients) {
+  // Watches (without touching) the provider's socket for the server's heartbeat probes.
+  client.provider.ws.addEventListener('message', (event) => {
+    if (new Uint8Array(event.data)[0] === MESSAGE_QUERY_AWARENESS) {
+      client.probes += 1
+      poke()
+    }
+  })
+}
+
 phase = 'setting awareness'
 for (const client of clients) {
   client.provider.awareness.setLocalState({ user: { name: client.spec.name, color: client.spec.color } })
@@ -268,6 +283,11 @@ if (expectLanguage !== undefined) {
     clients.every((client) => client.meta.get('language') === expectLanguage))
 }
 
+if (config.probes !== undefined) {
+  phase = `waiting for ${config.probes} heartbeat probes`
+  await until(() => clients.every((client) => client.probes >= config.probes))
+}
+
 phase = 'done'
 finished = true
 clearTimeout(deadline)
@@ -279,7 +299,8 @@ process.stdout.write(JSON.stringify({
   synced_language: clients.map((client) => client.syncedLanguage),
   language: clients[0].meta.get('language') ?? null,
   seed,
-  clients: describe().map(({ name, clientID, awareness_seen: seen, typed }) => ({ name, clientID, seen, typed }))
+  clients: describe().map(({ name, clientID, awareness_seen: seen, typed, probes }) =>
+    ({ name, clientID, seen, typed, probes }))
 }) + '\n')
 
 // Leave politely: each provider announces its awareness removal and closes its socket.
