@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
 import trio
 
 from codeinterview.config import ConfigError, Settings, resolve_secret_key
+from codeinterview.logs import configure_logging
 from codeinterview.storage.migrate import upgrade
 
 
@@ -34,9 +34,10 @@ def load_settings(database_url: str | None) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     try:
         settings = load_settings(args.database_url)
+        configure_logging(settings.log_format, settings.log_level)
         if args.command == "migrate":
             upgrade(settings.database)
             return 0

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
 
     flush_interval_seconds: float = Field(default=1.0, gt=0)
     flush_retry_max_seconds: float = Field(default=30.0, gt=0)
-    idle_timeout_seconds: float = Field(default=30.0, ge=0)
+    idle_timeout_seconds: float = Field(default=30.0, gt=0)
     outbound_queue_size: int = Field(default=512, gt=0)
     actor_inbox_size: int = Field(default=1024, gt=0)
     ws_auth_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -25,7 +25,8 @@ def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.websocket_max_message_size = settings.ws_max_message_bytes
     config.graceful_timeout = settings.shutdown_grace_seconds
-    config.accesslog = None
+    config.accesslog = None  # access lines would carry WebSocket URLs, tokens included
+    config.errorlog = logging.getLogger("hypercorn.error")  # through our formatter, not its own
     return config
 
 

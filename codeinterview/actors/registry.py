@@ -21,6 +21,7 @@ from codeinterview.actors.session import LiveSession
 from codeinterview.clock import Clock
 from codeinterview.closecodes import CloseCode
 from codeinterview.errors import Gone, NotFound, Unavailable
+from codeinterview.logs import bind_session
 from codeinterview.metrics import Metrics
 from codeinterview.storage.base import Store
 
@@ -143,6 +144,7 @@ class Registry:
     async def _supervise(
         self, session_id: str, *, task_status: trio.TaskStatus[trio.MemorySendChannel[Command]]
     ) -> None:
+        bind_session(session_id)  # not the participant whose connection started this actor
         live, expires_at = await self._load(session_id)
         inbox, receive = trio.open_memory_channel[Command](self._timing.inbox_size)
         actor = SessionActor(live, self._timing, self._flusher.save, self._metrics)
@@ -150,6 +152,7 @@ class Registry:
         self._actors[session_id] = inbox
         self.stats.started += 1
         task_status.started(inbox)
+        log.info("session actor started")
 
         def may_stop() -> bool:
             if receive.statistics().current_buffer_used:
@@ -172,6 +175,7 @@ class Registry:
             self._unregister(session_id, inbox)
             _refuse_pending(receive)
             self.stats.stopped += 1
+            log.info("session actor stopped")
 
     def _crashed(self, session_id: str, actor: SessionActor) -> None:
         self.stats.crashed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from quart import Response, request
 from quart_schema import QuartSchema
 from quart_trio import QuartTrio
@@ -9,6 +10,7 @@ from quart_trio import QuartTrio
 from codeinterview.clock import Clock, WallClock
 from codeinterview.config import Settings
 from codeinterview.http.errors import install_error_handlers
+from codeinterview.logs import bind_session
 from codeinterview.http.guard import install_lookup_guard
 from codeinterview.http.health import health
 from codeinterview.http.page import page
@@ -36,6 +38,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
         security_schemes={"bearer": {"type": "http", "scheme": "bearer", "bearer_format": "JWT"}},
     )
     install_error_handlers(app)
+    _install_log_context(app)
     install_lookup_guard(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
@@ -56,6 +59,16 @@ def _install_lifespan(app: QuartTrio, settings: Settings, clock: Clock) -> None:
         runtime: Runtime | None = app.extensions.get("codeinterview")
         if runtime is not None:
             await runtime.stop()
+
+
+def _install_log_context(app: QuartTrio) -> None:
+    @app.before_request
+    async def bind_log_context() -> None:
+        session_id = (request.view_args or {}).get("session_id")
+        if isinstance(session_id, str):
+            bind_session(session_id)
+        else:
+            structlog.contextvars.clear_contextvars()
 
 
 def _install_cors(app: QuartTrio, origins: list[str]) -> None:

@@ -129,6 +129,10 @@ class SnapshotOut(BaseModel):
     created_by: str | None
 
 
+class ReadyOut(BaseModel):
+    ready: Literal[True]
+
+
 class HealthOut(BaseModel):
     status: Literal["ok", "degraded"]
     timestamp: int

@@ -31,7 +31,7 @@ from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthoriz
 from codeinterview.http import wire
 from codeinterview.actors.registry import Registry
 from codeinterview.config import Settings
-from codeinterview.metrics import Metrics
+from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime
 from codeinterview.service import Caller, SessionService
 from codeinterview.storage.base import StorageError
@@ -115,6 +115,8 @@ async def serve_socket(session_id: str) -> None:
         token, first_frame = await _await_auth(settings.ws_auth_timeout_seconds, settings.ws_preauth_max_bytes)
         protocol = "json"
     caller = await _authenticate(runtime.service, session_id, token)
+    assert caller.participant is not None
+    bind_session(session_id, caller.participant.id)
     connection = Connection(next(_connection_ids), session_id, protocol)
     if connection.protocol is None:
         # Speak only after the client has: a y-websocket client opens with sync step 1,
@@ -195,12 +197,14 @@ async def run_connection(
     peer = PeerInfo(connection.connection_id, caller.participant, connection.protocol)
     inbox = await _join(registry, connection.session_id, Connect(peer, outbox, roster))
     runtime.metrics.connections.inc()
+    log.info("connection %d opened (%s)", connection.connection_id, connection.protocol)
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_read, connection, inbox, first_frame, runtime, nursery.cancel_scope)
             nursery.start_soon(_write, connection, receive_side, outbox, nursery.cancel_scope)
             nursery.start_soon(_heartbeat, connection, settings, nursery.cancel_scope)
     finally:
+        log.info("connection %d closed (%s)", connection.connection_id, outbox.close or "by peer")
         runtime.metrics.connections.dec()
         runtime.limits.forget("ws_messages", str(connection.connection_id))
         await _leave(inbox, connection.connection_id)

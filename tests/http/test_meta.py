@@ -55,3 +55,8 @@ async def test_web_client_is_served(client: httpx.AsyncClient) -> None:
     script = await client.get("/static/app.js")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
     assert len(script.content) > 10_000
+
+
+async def test_readiness(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/ready")
+    assert response.status_code == 200 and response.json()["data"]["ready"] is True
