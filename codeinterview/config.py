@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     rate_limit_ws_messages: str = "100/second;3000/minute"
     ws_preauth_max_bytes: int = Field(default=8192, gt=0)
 
+    redis_url: str | None = None
+    cluster_resync_seconds: float = Field(default=10.0, gt=0)
+
     log_format: Literal["console", "json"] | None = None
     log_level: str = "INFO"
 

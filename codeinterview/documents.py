@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from codeinterview.actors.messages import EndSession, ReadDocument, ReadPresence, RemoveParticipant, WriteDocument
 from codeinterview.actors.registry import Registry
 from codeinterview.storage.base import DocumentState, SessionRecord, Store
+
+if TYPE_CHECKING:
+    from codeinterview.cluster.node import ClusterNode
 
 
 class Documents(Protocol):
@@ -46,9 +49,12 @@ class LiveDocuments:
     CRDT state) and are answered once the change is stored.
     """
 
-    def __init__(self, registry: Registry, stored: StoredDocuments) -> None:
+    def __init__(
+        self, registry: Registry, stored: StoredDocuments, cluster: ClusterNode | None = None
+    ) -> None:
         self._registry = registry
         self._stored = stored
+        self._cluster = cluster
 
     async def read(self, session: SessionRecord) -> DocumentState:
         if not self._registry.live(session.id):
@@ -63,12 +69,19 @@ class LiveDocuments:
         )
 
     async def online(self, session_id: str) -> frozenset[str]:
-        if not self._registry.live(session_id):
-            return frozenset()
-        return await self._registry.call(session_id, ReadPresence)
+        here = frozenset[str]()
+        if self._registry.live(session_id):
+            here = await self._registry.call(session_id, ReadPresence)
+        if self._cluster is None:
+            return here
+        return here | await self._cluster.online(session_id)
 
     async def participant_removed(self, session_id: str, participant_id: str) -> None:
         await self._registry.tell_if_live(session_id, RemoveParticipant(participant_id))
+        if self._cluster is not None:
+            self._cluster.announce_removal(session_id, participant_id)
 
     async def session_ended(self, session_id: str) -> None:
         await self._registry.tell_if_live(session_id, EndSession())
+        if self._cluster is not None:
+            self._cluster.announce_end(session_id)

@@ -8,12 +8,15 @@ live session before storage closes.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 
 import trio
 
 from codeinterview.actors.actor import ActorSettings
+from codeinterview.actors.document import merge_stored
 from codeinterview.actors.flusher import Flusher
+from codeinterview.cluster.node import ClusterNode, open_cluster_node
 from codeinterview.actors.registry import Registry
 from codeinterview.clock import Clock
 from codeinterview.config import Settings
@@ -53,13 +56,14 @@ class Runtime:
         await self.stopped.wait()
 
 
-def actor_settings(settings: Settings) -> ActorSettings:
+def actor_settings(settings: Settings, *, clustered: bool = False) -> ActorSettings:
     return ActorSettings(
         flush_interval=settings.flush_interval_seconds,
         flush_retry_max=settings.flush_retry_max_seconds,
         idle_timeout=settings.idle_timeout_seconds,
         inbox_size=settings.actor_inbox_size,
         max_code_bytes=settings.max_code_bytes,
+        resync_interval=settings.cluster_resync_seconds if clustered else math.inf,
     )
 
 
@@ -69,12 +73,14 @@ async def run_runtime(
     *,
     task_status: trio.TaskStatus[Runtime] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    async with open_store(settings.database) as store:
+    async with open_store(settings.database) as store, open_cluster_node(settings.redis_url) as cluster:
         await store.reset_online()
         async with trio.open_nursery() as services, trio.open_nursery() as actors:
-            runtime = build_runtime(settings, clock, store, actors)
+            runtime = build_runtime(settings, clock, store, actors, cluster)
             try:
                 services.start_soon(runtime.flusher.run)
+                if cluster is not None:
+                    services.start_soon(cluster.run)
                 await sweep_once(runtime.service, settings)
                 services.start_soon(sweep_forever, runtime.service, settings)
                 task_status.started(runtime)
@@ -85,16 +91,35 @@ async def run_runtime(
                 runtime.stopped.set()
 
 
-def build_runtime(settings: Settings, clock: Clock, store: Store, actors: trio.Nursery) -> Runtime:
+def build_runtime(
+    settings: Settings,
+    clock: Clock,
+    store: Store,
+    actors: trio.Nursery,
+    cluster: ClusterNode | None = None,
+) -> Runtime:
     policy = Policy(
         secret=settings.secret(),
         session_ttl_ms=settings.session_ttl_seconds * 1000,
         open_access=settings.open_access,
     )
     metrics = Metrics()
-    flusher = Flusher(store, metrics)
-    registry = Registry(actors, store, flusher, clock, actor_settings(settings), metrics)
-    documents = LiveDocuments(registry, StoredDocuments(store))
+    # Several nodes flush the same sessions: merge into what is stored, never replace it.
+    flusher = Flusher(store, metrics, merge=merge_stored if cluster else None)
+    timing = actor_settings(settings, clustered=cluster is not None)
+    registry = Registry(
+        actors,
+        store,
+        flusher,
+        clock,
+        timing,
+        metrics,
+        publish=cluster.publish if cluster else None,
+        on_presence=cluster.presence_changed if cluster else None,
+    )
+    if cluster is not None:
+        cluster.registry = registry
+    documents = LiveDocuments(registry, StoredDocuments(store), cluster)
     service = SessionService(store, documents, clock, policy)
     return Runtime(settings, store, service, registry, flusher, metrics, RateLimits(settings))
 

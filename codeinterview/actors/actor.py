@@ -26,6 +26,8 @@ from codeinterview.actors.messages import (
     ReadPresence,
     ReceiveEvent,
     ReceiveFrame,
+    ReceiveRemote,
+    Resync,
     RemoveParticipant,
     Reply,
     ReportBadInput,
@@ -39,6 +41,11 @@ from codeinterview.storage.base import DocumentState
 
 log = logging.getLogger(__name__)
 
+# (session id, target node or None for every node, y-websocket message); must not block.
+Publish = Callable[[str, bytes | None, bytes], None]
+# (session id, participants connected here now); must not block.
+PresenceChanged = Callable[[str, frozenset[str]], None]
+
 
 @dataclass(frozen=True, slots=True)
 class ActorSettings:
@@ -47,6 +54,7 @@ class ActorSettings:
     idle_timeout: float
     inbox_size: int
     max_code_bytes: int
+    resync_interval: float = math.inf  # finite only in a cluster
 
 
 class SessionActor:
@@ -56,9 +64,14 @@ class SessionActor:
         timing: ActorSettings,
         save: Callable[[DocumentState], Awaitable[None]],
         metrics: Metrics,
+        publish: Publish | None = None,
+        on_presence: PresenceChanged | None = None,
     ) -> None:
         self.live = live
         self.metrics = metrics
+        self.publish = publish
+        self.on_presence = on_presence
+        self.announced: frozenset[str] = frozenset()
         self.timing = timing
         self.save = save
         self.outboxes: dict[int, Outbox] = {}
@@ -68,6 +81,7 @@ class SessionActor:
         self.flush_due = math.inf
         self.idle_since = trio.current_time()
         self.expires = math.inf
+        self.resync_due = trio.current_time() + timing.resync_interval
         self.durable_waiters: list[tuple[int, Reply[DocumentState], DocumentState]] = []
         self.finished = False
 
@@ -82,6 +96,7 @@ class SessionActor:
         self.inbox = inbox
         async with trio.open_nursery() as nursery:
             self.nursery = nursery
+            self.apply(self.live.resync())  # catch up with other nodes, if any
             while not self.finished:
                 with trio.move_on_at(self._next_deadline()):
                     command = await receive.receive()
@@ -89,6 +104,8 @@ class SessionActor:
                     continue
                 await self._on_timer(may_stop)
             nursery.cancel_scope.cancel()
+        if self.on_presence is not None and self.announced:
+            self.on_presence(self.live.session_id, frozenset())
 
     def expire_at(self, expires_at_ms: int, now_ms: int) -> None:
         """Close the session's sockets (4410) when its lifetime ends, even mid-edit."""
@@ -96,7 +113,7 @@ class SessionActor:
 
     def _next_deadline(self) -> float:
         idle = self.idle_since + self.timing.idle_timeout if self._idle_candidate() else math.inf
-        return min(self.flush_due, idle, self.expires)
+        return min(self.flush_due, idle, self.expires, self.resync_due)
 
     def _idle_candidate(self) -> bool:
         return not self.outboxes and not self.dirty and not self.flushing
@@ -110,6 +127,9 @@ class SessionActor:
         if now >= self.expires:
             self.expires = math.inf
             self.apply(self.live.close_all(CloseCode.GONE, "session has expired"))
+        if now >= self.resync_due:
+            self.resync_due = now + self.timing.resync_interval
+            self.apply(self.live.resync())
         if now >= self.flush_due:
             self.flush_due = math.inf
             self._start_flush()
@@ -129,12 +149,17 @@ class SessionActor:
         elif isinstance(command, Connect):
             self.outboxes[command.peer.connection_id] = command.outbox
             self.apply(self.live.connect(command.peer, command.roster))
+            self._announce_presence()
         elif isinstance(command, Disconnect):
             self._forget(command.connection_id)
         elif isinstance(command, ReportBadInput):
             self.apply(self.live.report_bad_input(command.connection_id, command.error))
         elif isinstance(command, Flushed):
             self._on_flushed(command)
+        elif isinstance(command, ReceiveRemote):
+            self.apply(self.live.receive_remote(command.node, command.data))
+        elif isinstance(command, Resync):
+            self.apply(self.live.resync())
         else:
             await self._handle_control(command)
 
@@ -177,6 +202,9 @@ class SessionActor:
                     self._forget(connection_id)
         for connection_id, close in effects.closes:
             self.kick(connection_id, close)
+        if self.publish is not None:
+            for target, message in effects.publish:
+                self.publish(self.live.session_id, target, message)
         if effects.changed and self.flush_due == math.inf and not self.flushing:
             self.flush_due = trio.current_time() + self.timing.flush_interval
 
@@ -199,11 +227,20 @@ class SessionActor:
         if outbox is not None:
             outbox.channel.close()
         effects = self.live.disconnect(connection_id)
+        self._announce_presence()
         if not self.outboxes:
             self.idle_since = trio.current_time()
             if self.dirty and not self.flushing:
                 self.flush_due = trio.current_time()  # the last one left: save now
         self.apply(effects)
+
+    def _announce_presence(self) -> None:
+        if self.on_presence is None:
+            return
+        online = self.live.online()
+        if online != self.announced:
+            self.announced = online
+            self.on_presence(self.live.session_id, online)
 
     def abandon(self, close: Close) -> None:
         """Close every connection without consulting the session state (it may be broken)."""
@@ -211,6 +248,8 @@ class SessionActor:
             outbox.close = close
             outbox.channel.close()
         self.outboxes.clear()
+        if self.on_presence is not None and self.announced:
+            self.on_presence(self.live.session_id, frozenset())
 
     # -- persistence ------------------------------------------------------------------------
 

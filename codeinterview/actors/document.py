@@ -30,6 +30,8 @@ from pycrdt import (
 )
 
 from codeinterview.actors.awareness import AwarenessTable, ByteReader, ProtocolError
+from codeinterview.storage.base import DocumentState
+from codeinterview.storage.schema import LANGUAGES as STORABLE_LANGUAGES
 
 __all__ = ["FrameResult", "ProtocolError", "SessionDocument", "text_diff"]
 
@@ -234,6 +236,10 @@ class SessionDocument:
             raise ProtocolError(f"bad state vector: {error}") from error
         return _sync_message(YSyncMessageType.SYNC_STEP2, update)
 
+    def absorb(self, update: bytes) -> None:
+        """Merge a whole Yjs update (another copy's state) with nothing to relay."""
+        self._apply(update)
+
     def _apply(self, update: bytes) -> bytes | None:
         # yrs decodes the whole update before integrating any of it, so a refused update
         # leaves the document as it was (the fuzz test in the tests checks this).
@@ -253,3 +259,16 @@ class SessionDocument:
         # rule should a future change make two.
         update = updates[0] if len(updates) == 1 else merge_updates(*updates)
         return create_update_message(update)
+
+
+def merge_stored(ours: DocumentState, stored: bytes | None) -> DocumentState:
+    """Our state combined with the one another node stored: the CRDT union, never a choice.
+
+    Runs in storage's transaction (possibly in a worker thread): it builds its own Doc.
+    """
+    if stored is None or ours.doc_state is None:
+        return ours
+    document = SessionDocument(state=stored, language=ours.language)
+    document.absorb(ours.doc_state)
+    language = document.language if document.language in STORABLE_LANGUAGES else ours.language
+    return DocumentState(ours.session_id, document.code, language, ours.updated_at, document.encode_state())

@@ -9,7 +9,7 @@ import trio
 
 from codeinterview.actors.messages import Reply
 from codeinterview.metrics import Metrics
-from codeinterview.storage.base import DocumentState, StorageError, Store
+from codeinterview.storage.base import DocumentState, Merge, StorageError, Store
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +25,16 @@ class FlushStats:
 
 class Flusher:
     def __init__(
-        self, store: Store, metrics: Metrics, *, max_batch: int = 2000, queue_size: int = 20_000
+        self,
+        store: Store,
+        metrics: Metrics,
+        *,
+        merge: Merge | None = None,
+        max_batch: int = 2000,
+        queue_size: int = 20_000,
     ) -> None:
         self._store = store
+        self._merge = merge
         self._metrics = metrics
         self._max_batch = max_batch
         self._send, self._receive = trio.open_memory_channel[tuple[DocumentState, Reply[bool]]](
@@ -57,7 +64,7 @@ class Flusher:
         newest = {state.session_id: state for state, _ in batch}
         started = trio.current_time()
         try:
-            await self._store.save_documents(list(newest.values()))
+            await self._store.save_documents(list(newest.values()), merge=self._merge)
         except Exception as error:  # the flusher outlives any one bad batch
             if not isinstance(error, StorageError):
                 log.exception("flushing %d documents failed unexpectedly", len(newest))

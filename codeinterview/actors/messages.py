@@ -141,6 +141,19 @@ class ReportBadInput:
 
 
 @dataclass(frozen=True, slots=True)
+class ReceiveRemote:
+    """A y-websocket message from another node of the cluster."""
+
+    node: bytes
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Exchange state with the other nodes (after a Redis reconnect, or periodically)."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReadDocument:
     reply: Reply[DocumentState]
 
@@ -188,6 +201,8 @@ Command = (
     | ReceiveFrame
     | ReceiveEvent
     | ReportBadInput
+    | ReceiveRemote
+    | Resync
     | ReadDocument
     | WriteDocument
     | ReadPresence

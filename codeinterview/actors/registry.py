@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import trio
 
-from codeinterview.actors.actor import ActorSettings, SessionActor
+from codeinterview.actors.actor import ActorSettings, PresenceChanged, Publish, SessionActor
 from codeinterview.actors.document import SessionDocument
 from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.messages import Close, Command, Connect, Reply, Shutdown
@@ -51,7 +51,11 @@ class Registry:
         clock: Clock,
         timing: ActorSettings,
         metrics: Metrics,
+        publish: Publish | None = None,
+        on_presence: PresenceChanged | None = None,
     ) -> None:
+        self._publish = publish
+        self._on_presence = on_presence
         self._nursery = nursery
         self._metrics = metrics
         metrics.track_live_sessions(lambda: len(self._actors))
@@ -68,6 +72,20 @@ class Registry:
 
     def live(self, session_id: str) -> bool:
         return session_id in self._actors
+
+    def live_ids(self) -> list[str]:
+        return list(self._actors)
+
+    def tell_nowait(self, session_id: str, command: Command) -> bool:
+        """Deliver to a live actor without waiting; False if none is live or its inbox is full."""
+        inbox = self._actors.get(session_id)
+        if inbox is None:
+            return False
+        try:
+            inbox.send_nowait(command)
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
 
     async def get(self, session_id: str) -> trio.MemorySendChannel[Command]:
         while True:
@@ -147,7 +165,9 @@ class Registry:
         bind_session(session_id)  # not the participant whose connection started this actor
         live, expires_at = await self._load(session_id)
         inbox, receive = trio.open_memory_channel[Command](self._timing.inbox_size)
-        actor = SessionActor(live, self._timing, self._flusher.save, self._metrics)
+        actor = SessionActor(
+            live, self._timing, self._flusher.save, self._metrics, self._publish, self._on_presence
+        )
         actor.expire_at(expires_at, self._clock.now_ms())
         self._actors[session_id] = inbox
         self.stats.started += 1

@@ -32,6 +32,8 @@ LANGUAGES = frozenset({"javascript", "python", "html"})
 class Effects:
     sends: list[tuple[Collection[int], Outgoing]] = field(default_factory=list)
     closes: list[tuple[int, Close]] = field(default_factory=list)
+    # y-websocket messages for the other nodes of a cluster: (target node or None for all, message)
+    publish: list[tuple[bytes | None, bytes]] = field(default_factory=list)
     changed: bool = False
 
     def send(self, targets: Collection[int], payload: Outgoing) -> None:
@@ -55,6 +57,7 @@ class LiveSession:
         self.yjs: set[int] = set()
         self.json: set[int] = set()
         self.roster: dict[str, ParticipantRecord] = {}
+        self.remote_ids: dict[bytes, int] = {}
         self.version = 0
         self.updated_at = updated_at
         self.language = document.language if document.language in LANGUAGES else "javascript"
@@ -98,6 +101,7 @@ class LiveSession:
         removal = self.document.drop_connection(connection_id)
         if removal is not None:
             effects.send(tuple(self.yjs), removal)
+            effects.publish.append((None, removal))
         if not self.connections_of(peer.participant.id):
             left = self._event("participant_left", _participant(peer.participant, False), peer)
             effects.send(tuple(self.json), left)
@@ -126,10 +130,35 @@ class LiveSession:
         others = tuple(self.yjs - {connection_id})
         for message in result.broadcast:
             effects.send(others, message)
+            effects.publish.append((None, message))
         for message in result.broadcast_all:
             effects.send(tuple(self.yjs), message)
+            effects.publish.append((None, message))
         if result.changed:
             self._after_change(effects, peer, exclude=None)
+        return effects
+
+    # -- other nodes ------------------------------------------------------------------------
+
+    def resync(self) -> Effects:
+        """Ask the other nodes for whatever this node lacks (they answer with sync step 2)."""
+        effects = Effects()
+        effects.publish.append((None, self.document.sync_step1()))
+        return effects
+
+    def receive_remote(self, node: bytes, data: bytes) -> Effects:
+        """A y-websocket message from another node: like a client's, but never sent back out."""
+        pseudo = self.remote_ids.setdefault(node, -1 - len(self.remote_ids))
+        try:
+            result = self.document.handle_frame(pseudo, data)
+        except ProtocolError:
+            return Effects()
+        effects = Effects()
+        effects.publish.extend((node, reply) for reply in result.reply)
+        for message in (*result.broadcast, *result.broadcast_all):
+            effects.send(tuple(self.yjs), message)
+        if result.changed:
+            self._after_change(effects, None, exclude=None)
         return effects
 
     def receive_event(self, connection_id: int, message: ClientMessage) -> Effects:
@@ -187,12 +216,14 @@ class LiveSession:
         if update is None:
             return
         effects.send(tuple(self.yjs), update)
+        effects.publish.append((None, update))
         self._after_change(effects, sender, exclude=sender)
 
     def _apply_language(self, effects: Effects, language: str, sender: PeerInfo | None) -> None:
         update = self.document.set_language(language)
         if update is not None:
             effects.send(tuple(self.yjs), update)
+            effects.publish.append((None, update))
         self._after_change(effects, sender, exclude=None)
 
     def _after_change(self, effects: Effects, sender: PeerInfo | None, exclude: PeerInfo | None) -> None:
@@ -215,6 +246,7 @@ class LiveSession:
             revert = self.document.set_language(self.language)
             if revert is not None:
                 effects.send(tuple(self.yjs), revert)
+                effects.publish.append((None, revert))
             return
         self.language = current
         effects.send(tuple(self.json), self._event("language_change", {"language": current}, sender))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -67,6 +67,11 @@ class DocumentState:
     doc_state: bytes | None = None
 
 
+# Combines a session's new state with the one stored (None if none), for several nodes that
+# each flush the same session: the stored result must hold both, never just the newest.
+Merge = Callable[[DocumentState, bytes | None], DocumentState]
+
+
 class Store(Protocol):
     """Everything the application asks of a database. Timestamps are integer milliseconds."""
 
@@ -99,8 +104,11 @@ class Store(Protocol):
 
     async def load_document(self, session_id: str) -> DocumentState | None: ...
 
-    async def save_documents(self, states: Sequence[DocumentState]) -> None:
-        """Write many sessions' code, language and CRDT state in one transaction."""
+    async def save_documents(
+        self, states: Sequence[DocumentState], merge: Merge | None = None
+    ) -> None:
+        """Write many sessions' code, language and CRDT state in one transaction; with `merge`,
+        each stored state is read, locked and merged with the new one in that transaction."""
 
     async def add_snapshot(
         self,

@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from codeinterview.storage import queries, rows
 from codeinterview.storage.base import (
     DocumentState,
+    Merge,
     ParticipantRecord,
     SessionIdTaken,
     SessionRecord,
@@ -58,6 +59,16 @@ async def _fetch(pool: asyncpg.Pool, sql: str, params: Params) -> list[rows.Row]
 def _affected(status: str) -> int:
     """The row count from a command tag such as ``DELETE 3``."""
     return int(status.rsplit(" ", 1)[-1])
+
+
+def _unnest_values(states: Sequence[DocumentState]) -> dict[str, object]:
+    return {
+        "id_list": [state.session_id for state in states],
+        "code_list": [rows.storable_code(state.code) for state in states],
+        "language_list": [state.language for state in states],
+        "updated_at_list": [state.updated_at for state in states],
+        "doc_state_list": [state.doc_state for state in states],
+    }
 
 
 class PostgresStore(SqlStore):
@@ -108,19 +119,28 @@ class PostgresStore(SqlStore):
             **{f"participant_{key}": value for key, value in creator_values.items()},
         )
 
-    async def save_documents(self, states: Sequence[DocumentState]) -> None:
+    async def save_documents(
+        self, states: Sequence[DocumentState], merge: Merge | None = None
+    ) -> None:
         if not states:
             return
-        # One statement: one round trip, atomic by itself, however large the batch.
         latest = rows.latest_per_session(states)
-        await self._execute(
-            queries.update_documents_unnest,
-            id_list=[state.session_id for state in latest],
-            code_list=[rows.storable_code(state.code) for state in latest],
-            language_list=[state.language for state in latest],
-            updated_at_list=[state.updated_at for state in latest],
-            doc_state_list=[state.doc_state for state in latest],
+        if merge is not None:
+            await self._call(self._merge_and_save(latest, merge))
+            return
+        # One statement: one round trip, atomic by itself, however large the batch.
+        await self._execute(queries.update_documents_unnest, **_unnest_values(latest))
+
+    async def _merge_and_save(self, latest: Sequence[DocumentState], merge: Merge) -> None:
+        """(asyncio) Lock the rows, merge each stored state with ours, write: one transaction."""
+        lock_sql, lock_params = self._sql(
+            queries.lock_document_states, id_list=[state.session_id for state in latest]
         )
+        async with self._pool.acquire() as connection, connection.transaction():
+            stored = {row[0]: row[1] for row in await connection.fetch(lock_sql, *lock_params)}
+            merged = [merge(state, stored.get(state.session_id)) for state in latest]
+            update_sql, params = self._sql(queries.update_documents_unnest, **_unnest_values(merged))
+            await connection.execute(update_sql, *params)
 
     async def ping(self) -> None:
         # A server that stopped answering would otherwise hold a health check forever.

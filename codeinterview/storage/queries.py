@@ -187,6 +187,24 @@ def update_documents_unnest() -> ClauseElement:
     )
 
 
+def select_document_state() -> ClauseElement:
+    """One session's stored CRDT state, read inside the transaction that merges into it."""
+    return sa.select(sessions.c.id, sessions.c.doc_state).where(
+        sessions.c.id == sa.bindparam("session_id")
+    )
+
+
+def lock_document_states() -> ClauseElement:
+    """Several sessions' stored CRDT states, locked (in id order, so nodes never deadlock)."""
+    ids = sa.bindparam("id_list", type_=ARRAY(sessions.c.id.type))
+    return (
+        sa.select(sessions.c.id, sessions.c.doc_state)
+        .where(sessions.c.id == sa.func.any(ids))
+        .order_by(sessions.c.id)
+        .with_for_update()
+    )
+
+
 def insert_snapshot() -> ClauseElement:
     return (
         sa.insert(snapshots)

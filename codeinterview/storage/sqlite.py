@@ -16,6 +16,7 @@ from sqlalchemy.dialects.sqlite import pysqlite
 from codeinterview.storage import queries, rows
 from codeinterview.storage.base import (
     DocumentState,
+    Merge,
     ParticipantRecord,
     SessionIdTaken,
     SessionRecord,
@@ -75,6 +76,26 @@ def _transaction(
     connection.execute("COMMIT")
 
 
+def _document_values(state: DocumentState) -> dict[str, object]:
+    return {
+        "session_id": state.session_id,
+        "code": rows.storable_code(state.code),
+        "language": state.language,
+        "updated_at": state.updated_at,
+        "doc_state": state.doc_state,
+    }
+
+
+def _merged(
+    connection: sqlite3.Connection,
+    select: queries.CompiledQuery,
+    state: DocumentState,
+    merge: Merge,
+) -> DocumentState:
+    found = connection.execute(select.sql, select.params({"session_id": state.session_id})).fetchone()
+    return merge(state, None if found is None else found[1])
+
+
 class SqliteStore(SqlStore):
     """A `Store` on one SQLite connection, used by one worker thread at a time.
 
@@ -126,26 +147,20 @@ class SqliteStore(SqlStore):
 
         await self._run(partial(_transaction, insert_both), duplicate=SessionIdTaken)
 
-    async def save_documents(self, states: Sequence[DocumentState]) -> None:
+    async def save_documents(
+        self, states: Sequence[DocumentState], merge: Merge | None = None
+    ) -> None:
         if not states:
             return
         update = self._sql.get(queries.update_document)
-        batch = [
-            update.params(
-                {
-                    "session_id": state.session_id,
-                    "code": rows.storable_code(state.code),
-                    "language": state.language,
-                    "updated_at": state.updated_at,
-                    "doc_state": state.doc_state,
-                }
-            )
-            for state in states
-        ]
+        select = self._sql.get(queries.select_document_state)
 
         def update_all(connection: sqlite3.Connection) -> None:
+            batch = states
+            if merge is not None:
+                batch = [_merged(connection, select, state, merge) for state in states]
             # Ids whose session was deleted meanwhile match no row and are skipped.
-            connection.executemany(update.sql, batch)
+            connection.executemany(update.sql, [update.params(_document_values(s)) for s in batch])
 
         await self._run(partial(_transaction, update_all))
 

@@ -14,6 +14,7 @@ from sqlalchemy.sql.expression import ClauseElement
 from codeinterview.storage import queries, rows
 from codeinterview.storage.base import (
     DocumentState,
+    Merge,
     ParticipantExists,
     ParticipantRecord,
     SessionRecord,
@@ -45,7 +46,9 @@ class SqlStore(ABC):
         """Insert a session and its creator atomically; `SessionIdTaken` on an id collision."""
 
     @abstractmethod
-    async def save_documents(self, states: Sequence[DocumentState]) -> None:
+    async def save_documents(
+        self, states: Sequence[DocumentState], merge: Merge | None = None
+    ) -> None:
         """Write many sessions' code, language and CRDT state in one transaction."""
 
     async def _fetch_one(self, build: Query, **values: object) -> rows.Row | None:

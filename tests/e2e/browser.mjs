@@ -244,16 +244,18 @@ async function main () {
 
   begin('both type at the same time (A at the start, B at the end)')
   await b.click('#editor .cm-content')
-  await Promise.all([
-    (async () => {
-      await a.keyboard.press('Control+Home')
-      await a.keyboard.type(TYPED_A, { delay: 40 })
-    })(),
-    (async () => {
-      await b.keyboard.press('Control+End')
-      await b.keyboard.type(TYPED_B, { delay: 40 })
-    })()
-  ])
+  await Promise.all([a.keyboard.press('Control+Home'), b.keyboard.press('Control+End')])
+  // Each side types one key every 40 ms, so the two streams of edits interleave on the wire.
+  const typeAt = async (page, text) => {
+    const start = Date.now()
+    await page.keyboard.type(text, { delay: 40 })
+    return { start: start - t0, end: Date.now() - t0 }
+  }
+  const [typingA, typingB] = await Promise.all([typeAt(a, TYPED_A), typeAt(b, TYPED_B)])
+  timings.typing = { interviewer: typingA, candidate: typingB }
+  if (typingA.start >= typingB.end || typingB.start >= typingA.end) {
+    fail(`the two typing runs did not overlap in time: ${JSON.stringify(timings.typing)}`)
+  }
 
   begin('both editors converge')
   const converged = await pollUntil('both editors to show the same text with both typed strings', async () => {
@@ -358,7 +360,9 @@ try {
   process.stdout.write(JSON.stringify(result) + '\n')
 } catch (error) {
   exitCode = 1
-  console.error(`browser.mjs: FAILED during ${step}: ${error && error.stack ? error.stack : error}`)
+  // Playwright colours its call logs; keep the message plain for pytest's report.
+  const text = String(error && error.stack ? error.stack : error).replace(/\x1b\[[0-9;]*m/g, '')
+  console.error(`browser.mjs: FAILED during ${step}: ${text}`)
   await failureScreenshots()
 } finally {
   clearTimeout(watchdog)

@@ -1,0 +1,1 @@
+"""Several server nodes sharing live sessions through Redis (only when REDIS_URL is set)."""
