@@ -26,7 +26,9 @@ const TYPED_A = '// A\n'
 const TYPED_B = '// B\n'
 const EXPECTED = TYPED_A + SEED + TYPED_B
 
-const log = (...args) => console.error('browser.mjs:', ...args)
+// Playwright colours its call logs; keep the log plain for pytest's report.
+const plain = (text) => String(text).replace(/\x1b\[[0-9;]*m/g, '')
+const log = (...args) => console.error('browser.mjs:', ...args.map(plain))
 
 let step = 'start'
 const t0 = Date.now()
@@ -360,9 +362,7 @@ try {
   process.stdout.write(JSON.stringify(result) + '\n')
 } catch (error) {
   exitCode = 1
-  // Playwright colours its call logs; keep the message plain for pytest's report.
-  const text = String(error && error.stack ? error.stack : error).replace(/\x1b\[[0-9;]*m/g, '')
-  console.error(`browser.mjs: FAILED during ${step}: ${text}`)
+  console.error(`browser.mjs: FAILED during ${step}: ${plain(error && error.stack ? error.stack : error)}`)
   await failureScreenshots()
 } finally {
   clearTimeout(watchdog)

@@ -13,6 +13,8 @@ from codeinterview.config import DatabaseTarget
 from codeinterview.storage.migrate import TARGET_ATTRIBUTE, migration_url
 from codeinterview.storage.schema import metadata
 
+MIGRATION_LOCK_KEY = 0x636F6465  # any constant shared by all nodes
+
 
 def _target() -> DatabaseTarget:
     target = context.config.attributes.get(TARGET_ATTRIBUTE)
@@ -48,12 +50,21 @@ def _run_sqlite(target: DatabaseTarget) -> None:
         engine.dispose()
 
 
+def _run_locked(connection: Connection) -> None:
+    # Several nodes starting together each migrate: the lock makes the others wait and then
+    # find nothing left to do (released with the transaction).
+    with connection.begin():
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+        context.configure(connection=connection, target_metadata=metadata)
+        context.run_migrations()
+
+
 async def _run_postgres(target: DatabaseTarget) -> None:
     # asyncpg is already a dependency; a sync driver just for migrations would be a second one.
     engine = create_async_engine(migration_url(target), poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
-            await connection.run_sync(_run)
+            await connection.run_sync(_run_locked)
     finally:
         await engine.dispose()
 
