@@ -5,7 +5,7 @@
 #   make test                    install with dev extras, run the suite against PostgreSQL
 #   make test PYTEST_ARGS="-x -k storage"
 #   make install / install-dev   only (re)create the venv and install the project
-#   make lint                    compile check, plus ruff (installed into the venv on demand)
+#   make lint                    ruff (lint and format check) and mypy --strict on the package
 #   make clean                   remove the venv, the local SQLite files and caches
 #
 # The venv is reinstalled only when pyproject.toml is newer than its stamp file.
@@ -32,7 +32,7 @@ help:
 	@echo "make run      install, migrate and serve on $(HOST):$(PORT) (override: make run HOST=0.0.0.0 PORT=9000)"
 	@echo "make test     install dev extras and run the tests (PYTEST_ARGS=..., TEST_DATABASE_URL=...)"
 	@echo "make install  create $(VENV) and install the project (install-dev: with the dev extras)"
-	@echo "make lint     byte-compile check and ruff"
+	@echo "make lint     ruff and mypy --strict"
 	@echo "make clean    remove $(VENV), local SQLite files and caches"
 
 $(VENV_PY):
@@ -63,12 +63,10 @@ run: migrate
 test: $(STAMP_DEV)
 	VENV='$(abspath $(VENV))' bash scripts/test.sh $(PYTEST_ARGS)
 
-$(VENV_BIN)/ruff: | $(VENV_PY)
-	$(PIP) install ruff
-
-lint: $(STAMP_DEV) $(VENV_BIN)/ruff
-	$(VENV_PY) -m compileall -q codeinterview tests
-	$(VENV_BIN)/ruff check codeinterview tests
+lint: $(STAMP_DEV)
+	$(VENV_BIN)/ruff check codeinterview
+	$(VENV_BIN)/ruff format --check codeinterview
+	$(VENV_BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache build dist *.egg-info

@@ -7,7 +7,7 @@ import sys
 
 import trio
 
-from codeinterview.config import ConfigError, Settings, resolve_secret_key
+from codeinterview.config import ConfigError, Settings, parse_database_url, resolve_secret_key
 from codeinterview.logs import configure_logging
 from codeinterview.storage.migrate import upgrade
 
@@ -28,7 +28,7 @@ def load_settings(database_url: str | None) -> Settings:
     settings = Settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
-    settings.database  # parse early so a bad URL is a clear error
+    parse_database_url(settings.database_url)  # early, so a bad URL is a clear error
     return settings
 
 

@@ -109,9 +109,7 @@ def parse_database_url(url: str) -> DatabaseTarget:
         return DatabaseTarget(backend="sqlite", sqlite_path=Path(parsed.database))
     if backend in {"postgresql", "postgres"}:
         plain = parsed.set(drivername="postgresql")
-        return DatabaseTarget(
-            backend="postgresql", postgres_dsn=plain.render_as_string(hide_password=False)
-        )
+        return DatabaseTarget(backend="postgresql", postgres_dsn=plain.render_as_string(hide_password=False))
     raise ConfigError(f"unsupported database URL scheme {parsed.drivername!r}")
 
 

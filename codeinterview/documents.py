@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
-from codeinterview.actors.messages import EndSession, ReadDocument, ReadPresence, RemoveParticipant, WriteDocument
+from codeinterview.actors.messages import (
+    EndSession,
+    ReadDocument,
+    ReadPresence,
+    RemoveParticipant,
+    WriteDocument,
+)
 from codeinterview.actors.registry import Registry
 from codeinterview.storage.base import DocumentState, SessionRecord, Store
 
@@ -61,12 +67,8 @@ class LiveDocuments:
             return await self._stored.read(session)
         return await self._registry.call(session.id, ReadDocument)
 
-    async def write(
-        self, session: SessionRecord, *, code: str | None, language: str | None
-    ) -> DocumentState:
-        return await self._registry.call(
-            session.id, lambda reply: WriteDocument(code, language, reply)
-        )
+    async def write(self, session: SessionRecord, *, code: str | None, language: str | None) -> DocumentState:
+        return await self._registry.call(session.id, lambda reply: WriteDocument(code, language, reply))
 
     async def online(self, session_id: str) -> frozenset[str]:
         here = frozenset[str]()

@@ -12,8 +12,12 @@ PREFIX = "codeinterview"
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.live_sessions = Gauge(f"{PREFIX}_live_sessions", "Session actors running", registry=self.registry)
-        self.connections = Gauge(f"{PREFIX}_connections", "Open WebSocket connections", registry=self.registry)
+        self.live_sessions = Gauge(
+            f"{PREFIX}_live_sessions", "Session actors running", registry=self.registry
+        )
+        self.connections = Gauge(
+            f"{PREFIX}_connections", "Open WebSocket connections", registry=self.registry
+        )
         self.messages_in = Counter(
             f"{PREFIX}_messages_in", "WebSocket messages received", ["kind"], registry=self.registry
         )
@@ -30,18 +34,28 @@ class Metrics:
         self.flushed_documents = Counter(
             f"{PREFIX}_flushed_documents", "Session documents written", registry=self.registry
         )
-        self.flush_failures = Counter(f"{PREFIX}_flush_failures", "Flush batches that failed", registry=self.registry)
+        self.flush_failures = Counter(
+            f"{PREFIX}_flush_failures", "Flush batches that failed", registry=self.registry
+        )
         self.flush_seconds = Histogram(
             f"{PREFIX}_flush_seconds", "Time to write one flush batch", registry=self.registry
         )
         self.actor_restarts = Counter(
-            f"{PREFIX}_actor_crashes", "Session actors that crashed (restarted on next use)", registry=self.registry
+            f"{PREFIX}_actor_crashes",
+            "Session actors that crashed (restarted on next use)",
+            registry=self.registry,
         )
         self.disconnects = Counter(
-            f"{PREFIX}_forced_disconnects", "Connections closed by the server", ["reason"], registry=self.registry
+            f"{PREFIX}_forced_disconnects",
+            "Connections closed by the server",
+            ["reason"],
+            registry=self.registry,
         )
         self.rate_limited = Counter(
-            f"{PREFIX}_rate_limited", "Requests or messages refused by a rate limit", ["scope"], registry=self.registry
+            f"{PREFIX}_rate_limited",
+            "Requests or messages refused by a rate limit",
+            ["scope"],
+            registry=self.registry,
         )
 
     def track_live_sessions(self, count: Callable[[], int]) -> None:

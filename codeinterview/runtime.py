@@ -16,13 +16,13 @@ import trio
 from codeinterview.actors.actor import ActorSettings
 from codeinterview.actors.document import merge_stored
 from codeinterview.actors.flusher import Flusher
-from codeinterview.cluster.node import ClusterNode, open_cluster_node
 from codeinterview.actors.registry import Registry
 from codeinterview.clock import Clock
+from codeinterview.cluster.node import ClusterNode, open_cluster_node
 from codeinterview.config import Settings
+from codeinterview.documents import LiveDocuments, StoredDocuments
 from codeinterview.metrics import Metrics
 from codeinterview.ratelimit import RateLimits
-from codeinterview.documents import LiveDocuments, StoredDocuments
 from codeinterview.service import Policy, SessionService
 from codeinterview.storage import open_store
 from codeinterview.storage.base import StorageError, Store

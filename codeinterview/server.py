@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import signal
-
 from collections.abc import Awaitable, Callable
 
 import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from quart_trio import QuartTrio
 
 from codeinterview.clock import Clock
 from codeinterview.config import Settings
 from codeinterview.http.app import create_app
 from codeinterview.runtime import Runtime
-from quart_trio import QuartTrio
 
 log = logging.getLogger(__name__)
 
@@ -54,4 +53,4 @@ def drain_then_stop(app: QuartTrio, trigger: Callable[[], Awaitable[None]]) -> C
 async def run_server(settings: Settings, host: str, port: int, *, clock: Clock | None = None) -> None:
     app = create_app(settings, clock=clock)
     config = hypercorn_config(settings, host, port)
-    await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))  # type: ignore[arg-type]
+    await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))

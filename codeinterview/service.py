@@ -144,9 +144,7 @@ class SessionService:
                 raise NotFound("Session not found", code="session_not_found")
             raise Unauthorized("Invalid invite", code="invalid_invite")
         self.ensure_open(session)
-        participant = ParticipantRecord(
-            participant_id, session_id, name, role, color, self.clock.now_ms()
-        )
+        participant = ParticipantRecord(participant_id, session_id, name, role, color, self.clock.now_ms())
         try:
             await self.store.add_participant(participant)
         except ParticipantExists:
@@ -180,9 +178,7 @@ class SessionService:
     async def read_code(self, caller: Caller) -> DocumentState:
         return await self.documents.read(caller.session)
 
-    async def write_code(
-        self, caller: Caller, *, code: str | None, language: str | None
-    ) -> DocumentState:
+    async def write_code(self, caller: Caller, *, code: str | None, language: str | None) -> DocumentState:
         _require_participant(caller)
         return await self.documents.write(caller.session, code=code, language=language)
 

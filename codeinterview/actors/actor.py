@@ -27,10 +27,10 @@ from codeinterview.actors.messages import (
     ReceiveEvent,
     ReceiveFrame,
     ReceiveRemote,
-    Resync,
     RemoveParticipant,
     Reply,
     ReportBadInput,
+    Resync,
     Shutdown,
     WriteDocument,
 )
@@ -284,7 +284,10 @@ class SessionActor:
         backoff = min(self.timing.flush_interval * 2**self.failures, self.timing.flush_retry_max)
         log.warning(
             "flush of session %s failed (attempt %d, retrying in %.1fs): %s",
-            self.live.session_id, self.failures, backoff, flushed.error,
+            self.live.session_id,
+            self.failures,
+            backoff,
+            flushed.error,
         )
         self.flush_due = trio.current_time() + backoff
 

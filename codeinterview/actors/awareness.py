@@ -126,11 +126,7 @@ class AwarenessTable:
 
     def apply(self, connection_id: int, payload: bytes) -> bytes | None:
         """Applies an update from a connection; returns the awareness message to relay, if any."""
-        accepted = [
-            entry
-            for entry in decode_awareness_update(payload)
-            if self._accept(connection_id, entry)
-        ]
+        accepted = [entry for entry in decode_awareness_update(payload) if self._accept(connection_id, entry)]
         return _message(accepted)
 
     def _accept(self, connection_id: int, entry: AwarenessEntry) -> bool:

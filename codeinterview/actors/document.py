@@ -89,7 +89,7 @@ def initial_client_id(code: str, language: str) -> int:
     be worse than a random one: two builds from different texts would give different content
     the same item ids, and Yjs would silently keep diverging copies.
     """
-    key = f"{language}\0{code}".encode("utf-8")
+    key = f"{language}\0{code}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big")
 
 
@@ -111,9 +111,7 @@ class SessionDocument:
     stands in if the state names none), else from `code` and `language`.
     """
 
-    def __init__(
-        self, *, state: bytes | None = None, code: str = "", language: str = "javascript"
-    ) -> None:
+    def __init__(self, *, state: bytes | None = None, code: str = "", language: str = "javascript") -> None:
         self._doc: Doc[Text | Map[str]] = Doc()
         # Assigned rather than `doc.get(...)`, which types its result as the Doc's whole union.
         self._doc["code"] = self._text = Text()

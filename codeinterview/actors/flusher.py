@@ -37,9 +37,7 @@ class Flusher:
         self._merge = merge
         self._metrics = metrics
         self._max_batch = max_batch
-        self._send, self._receive = trio.open_memory_channel[tuple[DocumentState, Reply[bool]]](
-            queue_size
-        )
+        self._send, self._receive = trio.open_memory_channel[tuple[DocumentState, Reply[bool]]](queue_size)
         self.stats = FlushStats()
 
     async def save(self, state: DocumentState) -> None:

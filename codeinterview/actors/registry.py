@@ -105,9 +105,7 @@ class Registry:
         started = trio.Event()
         self._starting[session_id] = started
         try:
-            inbox: trio.MemorySendChannel[Command] = await self._nursery.start(
-                self._supervise, session_id
-            )
+            inbox: trio.MemorySendChannel[Command] = await self._nursery.start(self._supervise, session_id)
         finally:
             del self._starting[session_id]
             started.set()

@@ -234,7 +234,7 @@ class LiveSession:
         self._check_language(effects, sender)
         if self.json:
             targets = self.json - ({exclude.connection_id} if exclude else set())
-            payload = {"code": self.document.code}
+            payload: dict[str, object] = {"code": self.document.code}
             effects.send(tuple(targets), self._event("code_update", payload, sender))
 
     def _check_language(self, effects: Effects, sender: PeerInfo | None) -> None:

@@ -42,9 +42,7 @@ class BusFrame:
 
 
 def encode(frame: BusFrame) -> bytes:
-    header = _HEADER.pack(
-        VERSION, frame.kind, frame.origin, frame.target, frame.session_id.encode("ascii")
-    )
+    header = _HEADER.pack(VERSION, frame.kind, frame.origin, frame.target, frame.session_id.encode("ascii"))
     return header + frame.payload
 
 

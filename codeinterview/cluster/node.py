@@ -33,9 +33,7 @@ class ClusterNode:
     # -- out of local actors ----------------------------------------------------------------
 
     def publish(self, session_id: str, target: bytes | None, message: bytes) -> None:
-        self.bus.publish_nowait(
-            BusFrame(Kind.YJS, self.node_id, target or EVERYONE, session_id, message)
-        )
+        self.bus.publish_nowait(BusFrame(Kind.YJS, self.node_id, target or EVERYONE, session_id, message))
 
     def presence_changed(self, session_id: str, online: frozenset[str]) -> None:
         if online:
@@ -63,7 +61,9 @@ class ClusterNode:
         if self.registry is None or not frame.for_node(self.node_id):
             return
         if frame.kind is Kind.YJS:
-            command: ReceiveRemote | EndSession | RemoveParticipant = ReceiveRemote(frame.origin, frame.payload)
+            command: ReceiveRemote | EndSession | RemoveParticipant = ReceiveRemote(
+                frame.origin, frame.payload
+            )
         elif frame.kind is Kind.END:
             command = EndSession()
         else:

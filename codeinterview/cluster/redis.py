@@ -44,9 +44,7 @@ class RedisBus:
         except trio.WouldBlock:
             self.dropped += 1  # the periodic resync repairs what this loses
 
-    async def run(
-        self, deliver: Callable[[BusFrame], None], on_connected: Callable[[], None]
-    ) -> None:
+    async def run(self, deliver: Callable[[BusFrame], None], on_connected: Callable[[], None]) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._publish_forever)
             nursery.start_soon(self._subscribe_forever, deliver, on_connected)
@@ -89,7 +87,7 @@ class RedisBus:
                 log.warning("Redis subscription lost (%s); retrying in %.1fs", error, backoff)
             finally:
                 with trio.CancelScope(shield=True), trio.move_on_after(1):
-                    await self._loop.run_aio_coroutine(pubsub.aclose())
+                    await self._loop.run_aio_coroutine(pubsub.aclose())  # type: ignore[no-untyped-call]
             await trio.sleep(backoff)
             backoff = min(backoff * 2, RETRY_MAX_SECONDS)
 
@@ -118,13 +116,16 @@ class RedisBus:
     async def online(self, session_id: str) -> frozenset[str]:
         """Participants connected to any node (those of nodes silent too long are ignored)."""
         try:
-            entries = await self._call(self._client.hgetall(PRESENCE_KEY.format(session_id)))
+            with trio.fail_after(REDIS_TIMEOUT_SECONDS):
+                entries: dict[bytes, bytes] = await self._loop.run_aio_coroutine(
+                    self._client.hgetall(PRESENCE_KEY.format(session_id))
+                )
         except (RedisError, OSError, trio.TooSlowError) as error:
             log.warning("reading presence from Redis failed: %s", error)
             return frozenset()
         fresh_since = time.time() - PRESENCE_TTL_SECONDS
         online: set[str] = set()
-        for raw in entries.values():  # type: ignore[union-attr]
+        for raw in entries.values():
             record = json.loads(raw)
             if record["at"] >= fresh_since:
                 online.update(record["participants"])
@@ -149,7 +150,9 @@ async def _set_presence(client: aioredis.Redis, key: str, node: str, record: str
 async def open_redis_bus(url: str, node: str) -> AsyncIterator[RedisBus]:
     """A bus for the lifetime of the block; keep it open in a long-lived task (it owns a loop)."""
     async with trio_asyncio.open_loop() as loop:
-        client = aioredis.from_url(url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS)
+        client = aioredis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        )
         try:
             yield RedisBus(loop, client, node)
         finally:

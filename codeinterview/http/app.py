@@ -10,12 +10,12 @@ from quart_trio import QuartTrio
 from codeinterview.clock import Clock, WallClock
 from codeinterview.config import Settings
 from codeinterview.http.errors import install_error_handlers
-from codeinterview.logs import bind_session
 from codeinterview.http.guard import install_lookup_guard
 from codeinterview.http.health import health
 from codeinterview.http.page import page
 from codeinterview.http.rest import api
 from codeinterview.http.ws import sockets
+from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime, run_runtime
 
 

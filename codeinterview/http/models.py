@@ -29,8 +29,15 @@ def _not_blank(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_storable), AfterValidator(_not_blank)]
-Color = Annotated[str, StringConstraints(min_length=1, max_length=50), AfterValidator(_storable), AfterValidator(_not_blank)]
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255),
+    AfterValidator(_storable),
+    AfterValidator(_not_blank),
+]
+Color = Annotated[
+    str, StringConstraints(min_length=1, max_length=50), AfterValidator(_storable), AfterValidator(_not_blank)
+]
 Label = Annotated[str, StringConstraints(max_length=255), AfterValidator(_storable)]
 Invite = Annotated[str, StringConstraints(min_length=1, max_length=128), AfterValidator(_storable)]
 
@@ -77,6 +84,7 @@ class SnapshotIn(Strict):
 
 
 # -- responses ------------------------------------------------------------------------------
+
 
 class ParticipantOut(BaseModel):
     id: str

@@ -69,12 +69,11 @@ async def session_reply(who: Caller) -> JsonObject:
     document = await svc.documents.read(who.session)
     participants = await svc.store.list_participants(who.session.id)
     online = await svc.documents.online(who.session.id)
-    return session_view(
-        who.session, document, participants, online=online, with_invites=who.is_interviewer
-    )
+    return session_view(who.session, document, participants, online=online, with_invites=who.is_interviewer)
 
 
 # -- sessions ---------------------------------------------------------------------------------
+
 
 @api.post("/sessions")
 @validate_request(models.CreateSessionIn)
@@ -120,6 +119,7 @@ async def end_session(session_id: str) -> Reply:
 
 # -- participants -----------------------------------------------------------------------------
 
+
 @api.post("/sessions/<session_id>/participants")
 @validate_request(models.JoinIn)
 @document_response(models.Envelope[models.JoinedOut], 201)
@@ -147,13 +147,9 @@ async def list_participants(session_id: str) -> Reply:
 @api.patch("/sessions/<session_id>/participants/<participant_id>")
 @validate_request(models.UpdateParticipantIn)
 @document_response(models.Envelope[models.ParticipantOut])
-async def update_participant(
-    session_id: str, participant_id: str, data: models.UpdateParticipantIn
-) -> Reply:
+async def update_participant(session_id: str, participant_id: str, data: models.UpdateParticipantIn) -> Reply:
     who = await caller(session_id)
-    updated = await service().update_participant(
-        who, participant_id, name=data.name, color=data.color
-    )
+    updated = await service().update_participant(who, participant_id, name=data.name, color=data.color)
     return ok(participant_view(updated))
 
 
@@ -168,6 +164,7 @@ async def remove_participant(session_id: str, participant_id: str) -> Reply:
 
 
 # -- code and snapshots -----------------------------------------------------------------------
+
 
 @api.get("/sessions/<session_id>/code")
 @document_response(models.Envelope[models.CodeOut])

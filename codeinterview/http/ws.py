@@ -6,9 +6,9 @@ ends first cancels the others.
 from __future__ import annotations
 
 import itertools
-from urllib.parse import urlsplit
 import logging
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import trio
 from quart import Blueprint, current_app, websocket
@@ -26,11 +26,11 @@ from codeinterview.actors.messages import (
     ReceiveFrame,
     ReportBadInput,
 )
+from codeinterview.actors.registry import Registry
 from codeinterview.closecodes import CloseCode
+from codeinterview.config import Settings
 from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthorized
 from codeinterview.http import wire
-from codeinterview.actors.registry import Registry
-from codeinterview.config import Settings
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime
 from codeinterview.service import Caller, SessionService
@@ -112,7 +112,9 @@ async def serve_socket(session_id: str) -> None:
     first_frame: bytes | str | None = None
     token = websocket.args.get("token")
     if token is None:
-        token, first_frame = await _await_auth(settings.ws_auth_timeout_seconds, settings.ws_preauth_max_bytes)
+        token, first_frame = await _await_auth(
+            settings.ws_auth_timeout_seconds, settings.ws_preauth_max_bytes
+        )
         protocol = "json"
     caller = await _authenticate(runtime.service, session_id, token)
     assert caller.participant is not None
@@ -141,20 +143,24 @@ async def _await_auth(timeout: float, max_bytes: int) -> tuple[str, None]:
         if len(frame) > max_bytes:
             raise Rejected(CloseCode.MESSAGE_TOO_BIG, "authenticate first, with a small auth message")
         if not isinstance(frame, str):
-            raise Rejected(CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message")
+            raise Rejected(
+                CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message"
+            )
         try:
             message = wire.parse(frame)
         except wire.BadMessage as error:
             raise Rejected(CloseCode.BAD_REQUEST, f"bad auth message: {error}") from None
         if not isinstance(message, wire.AuthMessage):
-            raise Rejected(CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message")
+            raise Rejected(
+                CloseCode.UNAUTHORIZED, "authenticate first: token query parameter or auth message"
+            )
         return message.token, None
     raise Rejected(CloseCode.AUTH_TIMEOUT, "no credential in time")
 
 
 async def _receive_first_frame(timeout: float) -> bytes | str:
     with trio.move_on_after(timeout):
-        return await websocket.receive()  # type: ignore[no-any-return]
+        return await websocket.receive()
     raise Rejected(CloseCode.AUTH_TIMEOUT, "no message in time")
 
 

@@ -104,9 +104,7 @@ class Store(Protocol):
 
     async def load_document(self, session_id: str) -> DocumentState | None: ...
 
-    async def save_documents(
-        self, states: Sequence[DocumentState], merge: Merge | None = None
-    ) -> None:
+    async def save_documents(self, states: Sequence[DocumentState], merge: Merge | None = None) -> None:
         """Write many sessions' code, language and CRDT state in one transaction; with `merge`,
         each stored state is read, locked and merged with the new one in that transaction."""
 

@@ -46,9 +46,7 @@ _DRIVER_ERRORS = (
 
 
 async def _create_pool(dsn: str, max_connections: int, connect_timeout: float) -> asyncpg.Pool:
-    return await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_connections, timeout=connect_timeout
-    )
+    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections, timeout=connect_timeout)
 
 
 async def _fetch(pool: asyncpg.Pool, sql: str, params: Params) -> list[rows.Row]:
@@ -79,7 +77,7 @@ class PostgresStore(SqlStore):
         self._pool = pool
         self._closed = False
         # No uuid encoder: asyncpg accepts the canonical string for a UUID parameter.
-        self._sql = queries.QueryCache(asyncpg_dialect.dialect())
+        self._sql = queries.QueryCache(asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
 
     async def _call(
         self,
@@ -91,7 +89,8 @@ class PostgresStore(SqlStore):
             coroutine.close()
             raise StorageError("the PostgreSQL store is closed")
         try:
-            return await self._loop.run_aio_coroutine(coroutine)
+            result: T = await self._loop.run_aio_coroutine(coroutine)
+            return result
         except asyncpg.UniqueViolationError as error:
             raise (duplicate or StorageError)(str(error)) from error
         except _DRIVER_ERRORS as error:
@@ -119,9 +118,7 @@ class PostgresStore(SqlStore):
             **{f"participant_{key}": value for key, value in creator_values.items()},
         )
 
-    async def save_documents(
-        self, states: Sequence[DocumentState], merge: Merge | None = None
-    ) -> None:
+    async def save_documents(self, states: Sequence[DocumentState], merge: Merge | None = None) -> None:
         if not states:
             return
         latest = rows.latest_per_session(states)
@@ -129,7 +126,8 @@ class PostgresStore(SqlStore):
             await self._call(self._merge_and_save(latest, merge))
             return
         # One statement: one round trip, atomic by itself, however large the batch.
-        await self._execute(queries.update_documents_unnest, **_unnest_values(latest))
+        sql, params = self._sql(queries.update_documents_unnest, **_unnest_values(latest))
+        await self._call(self._pool.execute(sql, *params))
 
     async def _merge_and_save(self, latest: Sequence[DocumentState], merge: Merge) -> None:
         """(asyncio) Lock the rows, merge each stored state with ours, write: one transaction."""
@@ -210,9 +208,7 @@ async def open_postgres_store(
     async with _open_loop() as loop:
         try:
             with trio.fail_after(connect_timeout):
-                pool = await loop.run_aio_coroutine(
-                    _create_pool(dsn, max_connections, connect_timeout)
-                )
+                pool = await loop.run_aio_coroutine(_create_pool(dsn, max_connections, connect_timeout))
         except trio.TooSlowError as error:
             raise StorageError(f"PostgreSQL did not answer within {connect_timeout} s") from error
         except _DRIVER_ERRORS as error:

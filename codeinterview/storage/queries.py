@@ -85,9 +85,7 @@ def insert_session_with_creator() -> ClauseElement:
         *(sa.bindparam(f"participant_{column.key}", type_=column.type) for column in columns),
         new_session.c.id,
     )
-    return sa.insert(participants).from_select(
-        [*(column.key for column in columns), "session_id"], creator
-    )
+    return sa.insert(participants).from_select([*(column.key for column in columns), "session_id"], creator)
 
 
 def select_session() -> ClauseElement:
@@ -172,10 +170,7 @@ def update_documents_unnest() -> ClauseElement:
     """
     batch = (
         sa.func.unnest(
-            *(
-                sa.bindparam(f"{column.key}_list", type_=ARRAY(column.type))
-                for column in DOCUMENT_COLUMNS
-            )
+            *(sa.bindparam(f"{column.key}_list", type_=ARRAY(column.type)) for column in DOCUMENT_COLUMNS)
         )
         .table_valued(*(sa.column(column.key, column.type) for column in DOCUMENT_COLUMNS))
         .render_derived(name="v")
@@ -189,9 +184,7 @@ def update_documents_unnest() -> ClauseElement:
 
 def select_document_state() -> ClauseElement:
     """One session's stored CRDT state, read inside the transaction that merges into it."""
-    return sa.select(sessions.c.id, sessions.c.doc_state).where(
-        sessions.c.id == sa.bindparam("session_id")
-    )
+    return sa.select(sessions.c.id, sessions.c.doc_state).where(sessions.c.id == sa.bindparam("session_id"))
 
 
 def lock_document_states() -> ClauseElement:
@@ -206,11 +199,7 @@ def lock_document_states() -> ClauseElement:
 
 
 def insert_snapshot() -> ClauseElement:
-    return (
-        sa.insert(snapshots)
-        .values(_binds(SNAPSHOT_COLUMNS[1:]))
-        .returning(*SNAPSHOT_COLUMNS)
-    )
+    return sa.insert(snapshots).values(_binds(SNAPSHOT_COLUMNS[1:])).returning(*SNAPSHOT_COLUMNS)
 
 
 def list_snapshots() -> ClauseElement:

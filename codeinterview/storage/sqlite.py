@@ -62,9 +62,7 @@ def _execute(sql: str, params: Params, connection: sqlite3.Connection) -> int:
     return connection.execute(sql, params).rowcount
 
 
-def _transaction(
-    work: Callable[[sqlite3.Connection], None], connection: sqlite3.Connection
-) -> None:
+def _transaction(work: Callable[[sqlite3.Connection], None], connection: sqlite3.Connection) -> None:
     # IMMEDIATE takes the write lock up front, where the busy timeout can wait for it.
     connection.execute("BEGIN IMMEDIATE")
     try:
@@ -147,9 +145,7 @@ class SqliteStore(SqlStore):
 
         await self._run(partial(_transaction, insert_both), duplicate=SessionIdTaken)
 
-    async def save_documents(
-        self, states: Sequence[DocumentState], merge: Merge | None = None
-    ) -> None:
+    async def save_documents(self, states: Sequence[DocumentState], merge: Merge | None = None) -> None:
         if not states:
             return
         update = self._sql.get(queries.update_document)

@@ -46,9 +46,7 @@ class SqlStore(ABC):
         """Insert a session and its creator atomically; `SessionIdTaken` on an id collision."""
 
     @abstractmethod
-    async def save_documents(
-        self, states: Sequence[DocumentState], merge: Merge | None = None
-    ) -> None:
+    async def save_documents(self, states: Sequence[DocumentState], merge: Merge | None = None) -> None:
         """Write many sessions' code, language and CRDT state in one transaction."""
 
     async def _fetch_one(self, build: Query, **values: object) -> rows.Row | None:
@@ -67,9 +65,7 @@ class SqlStore(ABC):
             queries.insert_participant, duplicate=ParticipantExists, **rows.values_of(participant)
         )
 
-    async def get_participant(
-        self, session_id: str, participant_id: str
-    ) -> ParticipantRecord | None:
+    async def get_participant(self, session_id: str, participant_id: str) -> ParticipantRecord | None:
         row = await self._fetch_one(
             queries.select_participant, session_id=session_id, participant_id=participant_id
         )
@@ -91,9 +87,7 @@ class SqlStore(ABC):
         )
         return None if row is None else rows.participant_record(row)
 
-    async def remove_participant(
-        self, session_id: str, participant_id: str, removed_at: int
-    ) -> None:
+    async def remove_participant(self, session_id: str, participant_id: str, removed_at: int) -> None:
         # Only the first removal counts; removing again keeps the original time.
         await self._execute(
             queries.remove_participant,
@@ -144,9 +138,7 @@ class SqlStore(ABC):
     async def get_snapshot(self, session_id: str, snapshot_id: int) -> SnapshotRecord | None:
         if not 0 < snapshot_id <= queries.SNAPSHOT_ID_MAX:
             return None
-        row = await self._fetch_one(
-            queries.select_snapshot, session_id=session_id, snapshot_id=snapshot_id
-        )
+        row = await self._fetch_one(queries.select_snapshot, session_id=session_id, snapshot_id=snapshot_id)
         return None if row is None else rows.snapshot_record(row)
 
     async def delete_expired(self, expired_before: int) -> int:

@@ -255,6 +255,7 @@ async function main () {
   }
   const [typingA, typingB] = await Promise.all([typeAt(a, TYPED_A), typeAt(b, TYPED_B)])
   timings.typing = { interviewer: typingA, candidate: typingB }
+  log(`typing windows (ms since start): ${JSON.stringify(timings.typing)}`)
   if (typingA.start >= typingB.end || typingB.start >= typingA.end) {
     fail(`the two typing runs did not overlap in time: ${JSON.stringify(timings.typing)}`)
   }

@@ -115,7 +115,10 @@ async def test_interviewer_and_candidate_collaborate_in_two_browsers(node: str, 
     assert text_a == text_b
     assert isinstance(text_a, str) and typed["a"] in text_a and typed["b"] in text_a
     assert text_a == typed["a"] + typed["seed"] + typed["b"]
-    typing = result["timings"]["typing"]  # type: ignore[index]
+    # ... and the two typing runs really overlapped in time.
+    timings = result["timings"]
+    assert isinstance(timings, dict)
+    typing = timings["typing"]
     assert typing["interviewer"]["start"] < typing["candidate"]["end"], typing
     assert typing["candidate"]["start"] < typing["interviewer"]["end"], typing
     assert result["languages"] == {"interviewer": "html", "candidate": "html"}

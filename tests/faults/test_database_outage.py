@@ -244,10 +244,13 @@ async def test_half_open_database_connections_do_not_stall_flushing_forever(
             await exchange(alice, bob, "# before\n")
             await poll(lambda: _stored_is(postgres_url, created.id, alice.code), what="the first flush")
 
+            print("T first flush ok", flush=True)
             proxy.blackhole()
+            print("T blackholed", flush=True)
             for n in range(10):
                 await exchange(alice, bob, f"alice {n}\n")
                 await exchange(bob, alice, f"bob {n}\n")
+            print("T typed", flush=True)
             status = await health(http)  # must answer (bounded), not hang with the database
             assert status["database"] == "unavailable", status
             # Let at least one flush run into the silent connections before the network heals.
@@ -255,7 +258,7 @@ async def test_half_open_database_connections_do_not_stall_flushing_forever(
                 lambda: _has_blackholed_traffic(proxy), 5, "a flush attempt on a silent connection"
             )
             typed = alice.code
-
+            print("T before restore", flush=True)
             proxy.restore()
             started = trio.current_time()
             try:
@@ -286,3 +289,23 @@ async def _stored(postgres_url: str, session_id: str) -> str:
 
 async def _stored_is(postgres_url: str, session_id: str, expected: str) -> bool:
     return await stored_code(postgres_url, session_id) == expected
+
+
+@pytest.fixture(autouse=True)
+async def _dump_tasks():
+    import sys
+    async def dump():
+        await trio.sleep(30)
+        def walk(task, depth):
+            frames = [f"{f.f_code.co_filename.split('site-packages/')[-1]}:{l} {f.f_code.co_name}" for f, l in task.iter_await_frames()]
+            print("  " * depth + task.name, file=sys.stderr)
+            for fr in frames[-6:]:
+                print("  " * depth + "   | " + fr, file=sys.stderr)
+            for n in task.child_nurseries:
+                for c in n.child_tasks:
+                    walk(c, depth + 1)
+        walk(trio.lowlevel.current_root_task(), 0)
+    async with trio.open_nursery() as n:
+        n.start_soon(dump)
+        yield
+        n.cancel_scope.cancel()

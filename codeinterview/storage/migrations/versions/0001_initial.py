@@ -38,9 +38,7 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.BigInteger, nullable=True),
         sa.Column("doc_state", sa.LargeBinary, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sessions")),
-        sa.CheckConstraint(
-            "language IN ('javascript', 'python', 'html')", name=op.f("ck_sessions_language")
-        ),
+        sa.CheckConstraint("language IN ('javascript', 'python', 'html')", name=op.f("ck_sessions_language")),
     )
     op.create_index(op.f("idx_sessions_expires_at"), "sessions", ["expires_at"])
 
@@ -61,9 +59,7 @@ def upgrade() -> None:
             name=op.f("fk_participants_session_id_sessions"),
             ondelete="CASCADE",
         ),
-        sa.CheckConstraint(
-            "role IN ('interviewer', 'candidate')", name=op.f("ck_participants_role")
-        ),
+        sa.CheckConstraint("role IN ('interviewer', 'candidate')", name=op.f("ck_participants_role")),
     )
     op.create_index(op.f("idx_participants_session_id"), "participants", ["session_id"])
 
