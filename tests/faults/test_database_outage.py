@@ -295,7 +295,7 @@ async def _stored_is(postgres_url: str, session_id: str, expected: str) -> bool:
 async def _dump_tasks():
     import sys
     async def dump():
-        await trio.sleep(30)
+        await trio.sleep(15); print("DUMP", flush=True)
         def walk(task, depth):
             frames = [f"{f.f_code.co_filename.split('site-packages/')[-1]}:{l} {f.f_code.co_name}" for f, l in task.iter_await_frames()]
             print("  " * depth + task.name, file=sys.stderr)
