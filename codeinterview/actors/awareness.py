@@ -112,6 +112,9 @@ def encode_awareness_update(entries: list[AwarenessEntry]) -> bytes:
     return b"".join(parts)
 
 
+MAX_CLIENTS_PER_CONNECTION = 8
+
+
 class AwarenessTable:
     """The newest awareness entry per client, and which connection announced each client.
 
@@ -137,13 +140,23 @@ class AwarenessTable:
         newer = current_clock < entry.clock
         if not (newer or (current_clock == entry.clock and entry.state is None and present)):
             return False
+        if current is None and (entry.state is None or self._crowded(connection_id)):
+            # A removal of a client never seen is dropped (relaying or keeping it would let
+            # one connection grow this table without bound), and so is a client past the cap.
+            return False
         self._entries[entry.client_id] = entry
         if entry.state is None:
             self._owners.pop(entry.client_id, None)
-            # As y-protocols does, a removal of a client never seen is recorded, not relayed.
-            return current is not None
+            return True
         self._owners[entry.client_id] = connection_id
         return True
+
+    def _crowded(self, connection_id: int) -> bool:
+        # A browser tab announces one client; other nodes (negative ids) relay many.
+        if connection_id < 0:
+            return False
+        owned = sum(1 for owner in self._owners.values() if owner == connection_id)
+        return owned >= MAX_CLIENTS_PER_CONNECTION
 
     def states(self) -> bytes | None:
         """The awareness message announcing every present client, or None if there are none."""

@@ -11,6 +11,7 @@ from codeinterview.actors.messages import ChangeLanguage, ClientMessage, MoveCur
 from codeinterview.http.models import Language, Text
 
 MAX_CURSOR_FIELDS = 16
+MAX_CURSOR_BYTES = 2048  # relayed to every JSON client of the session, so kept small
 
 
 class BadMessage(Exception):
@@ -91,7 +92,9 @@ def to_client_message(message: Incoming) -> ClientMessage | None:
 def _storable_cursor(cursor: dict[str, object]) -> dict[str, object]:
     # Cursor payloads are relayed verbatim; make sure they re-encode (no lone surrogates).
     try:
-        json.dumps(cursor, ensure_ascii=False).encode("utf-8")
+        encoded = json.dumps(cursor, ensure_ascii=False).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError):
         raise BadMessage("cursor_update data must be plain JSON text") from None
+    if len(encoded) > MAX_CURSOR_BYTES:
+        raise BadMessage(f"cursor_update data over {MAX_CURSOR_BYTES} bytes")
     return cursor

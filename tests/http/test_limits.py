@@ -154,3 +154,12 @@ async def test_sockets_close_when_the_session_expires(start_server: StartServer)
     async with json_client(server.ws_url, created.id, created.token) as simple:
         code, reason = await closed_with(simple.socket)
     assert code == 4410 and "expired" in reason
+
+
+async def test_cursor_updates_are_small(server: object) -> None:
+    async with server.client() as client:  # type: ignore[attr-defined]
+        created = await create_session(client)
+    async with json_client(server.ws_url, created.id, created.token) as simple:  # type: ignore[attr-defined]
+        await simple.send("cursor_update", {"note": "x" * 5000})
+        error = await simple.next_of("error")
+        assert "2048" in str(error["data"])
