@@ -45,8 +45,19 @@ _DRIVER_ERRORS = (
 )
 
 
+COMMAND_TIMEOUT_SECONDS = 15.0
+
+
 async def _create_pool(dsn: str, max_connections: int, connect_timeout: float) -> asyncpg.Pool:
-    return await asyncpg.create_pool(dsn, min_size=1, max_size=max_connections, timeout=connect_timeout)
+    # A statement timeout too: a half-open connection must fail a flush (to be retried), not
+    # hang it forever.
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max_connections,
+        timeout=connect_timeout,
+        command_timeout=COMMAND_TIMEOUT_SECONDS,
+    )
 
 
 async def _fetch(pool: asyncpg.Pool, sql: str, params: Params) -> list[rows.Row]:
