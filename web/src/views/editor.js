@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
-import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next'
+import { yCollab, yRemoteSelections, yRemoteSelectionsTheme, yUndoManagerKeymap } from 'y-codemirror.next'
 import { basicSetup } from 'codemirror'
 import { EditorView, keymap } from '@codemirror/view'
 import { EditorState, Compartment, Prec } from '@codemirror/state'
@@ -9,10 +9,11 @@ import { javascript } from '@codemirror/lang-javascript'
 import { python } from '@codemirror/lang-python'
 import { html } from '@codemirror/lang-html'
 
-import { h, setStatus, debounce } from '../dom.js'
+import { h, setStatus, clearStatus, debounce } from '../dom.js'
 import { getSession, listParticipants, removeParticipant, endSession } from '../api.js'
 import { loadCredentials, saveCredentials, updateParticipant, forgetCredentials } from '../store.js'
 import { LANGUAGES, isLanguage, lightColor, safeColor, shareHash, formatTime } from '../util.js'
+import { remoteCursors } from '../remote-cursors.js'
 
 /**
  * WebSocket close codes after which reconnecting cannot help (see codeinterview/closecodes.py).
@@ -44,22 +45,19 @@ const editorTheme = EditorView.theme({
     lineHeight: '1.55'
   },
   '&.cm-focused': { outline: 'none' },
-  // Room above the first line for a remote cursor's name label.
-  '.cm-content': { paddingTop: '16px' },
   '.cm-gutters': { backgroundColor: '#f8fafc', color: '#64748b', borderRight: '1px solid #e2e8f0' },
-  '.cm-activeLineGutter': { backgroundColor: '#eef2ff', color: '#334155' },
-  // Remote cursor labels: always visible, readable font.
-  '.cm-ySelectionInfo': {
-    opacity: 1,
-    fontFamily: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif',
-    fontWeight: '600',
-    fontSize: '11px',
-    borderRadius: '3px 3px 3px 0',
-    padding: '1px 4px',
-    top: '-1.35em'
-  },
-  '.cm-ySelectionCaret': { borderLeftWidth: '2px', borderRightWidth: '0' }
+  '.cm-activeLineGutter': { backgroundColor: '#eef2ff', color: '#334155' }
 })
+
+/**
+ * y-codemirror.next's binding (sync + undo) with its remote-selection plugin swapped for
+ * ours (remote-cursors.js): carets always visible, name labels only on hover / recent activity.
+ */
+const collab = (ytext, awareness, undoManager) => [
+  yCollab(ytext, awareness, { undoManager })
+    .filter((extension) => extension !== yRemoteSelections && extension !== yRemoteSelectionsTheme),
+  remoteCursors(ytext, awareness)
+]
 
 function wsBaseUrl () {
   const scheme = window.location.protocol === 'https:' ? 'wss' : 'ws'
@@ -106,7 +104,9 @@ export function renderEditor (root, sessionId) {
   const shareLink = h('a', { id: 'share-links', class: 'btn btn-secondary', href: shareHash(sessionId) }, 'Invite links')
   const interviewerTools = h('div', { class: 'toolbar-group' })
   const expiresEl = h('span', { class: 'muted small', id: 'session-expires' })
-  const banner = h('div', { id: 'session-banner', class: 'banner', hidden: true })
+  // The one place that says why the session is over for us (announced as an alert, not
+  // repeated in the #status-message toast).
+  const banner = h('div', { id: 'session-banner', class: 'banner', role: 'alert', tabindex: '-1', hidden: true })
 
   const editorEl = h('div', { id: 'editor', class: 'editor-host' })
   const makePreviewFrame = () => h('iframe', { id: 'preview', title: 'HTML preview', sandbox: 'allow-scripts', referrerpolicy: 'no-referrer' })
@@ -206,7 +206,7 @@ export function renderEditor (root, sessionId) {
         languageConf.of(languageExtension(language)),
         editableConf.of([]),
         EditorView.contentAttributes.of({ 'aria-label': 'Code editor', 'aria-describedby': 'editor-hint' }),
-        yCollab(ytext, awareness, { undoManager }),
+        collab(ytext, awareness, undoManager),
         editorTheme
       ]
     })
@@ -408,7 +408,7 @@ export function renderEditor (root, sessionId) {
   dialog.addEventListener('close', async () => {
     if (dialog.returnValue !== 'confirm' || fatal) return
     endButton.disabled = true
-    setStatus('Ending the session…')
+    setStatus('Ending the session…', 'info', { autoHide: false })
     endingSession = true
     try {
       await endSession(sessionId, token)
@@ -449,10 +449,15 @@ export function renderEditor (root, sessionId) {
       h('strong', null, text),
       ' ',
       h('a', { href: '#/' }, 'Start a new session'))
-    setStatus(text, 'error')
+    // Drop any pending toast ("Ending the session…", "Connection lost…"): the banner says it all.
+    clearStatus()
     if (info.forget) forgetCredentials(sessionId)
     clearInterval(refreshTimer)
     renderControls()
+    // The control that had focus (End session, a Remove button) may be gone now: keep keyboard
+    // users in the page by moving focus to the banner.
+    const active = document.activeElement
+    if (!active || active === document.body || !active.isConnected) banner.focus({ preventScroll: false })
   }
 
   provider.on('status', ({ status }) => {

@@ -39,7 +39,7 @@ export function renderJoin (root, sessionId, invite) {
     busy = true
     submit.disabled = true
     form.setAttribute('aria-busy', 'true')
-    setStatus('Joining…')
+    setStatus('Joining…', 'info', { autoHide: false })
     const color = profile.color || randomColor()
     const id = uuid()
     try {

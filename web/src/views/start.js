@@ -46,7 +46,7 @@ export function renderStart (root) {
     busy = true
     submit.disabled = true
     form.setAttribute('aria-busy', 'true')
-    setStatus('Creating session…')
+    setStatus('Creating session…', 'info', { autoHide: false })
     const color = profile.color || randomColor()
     const creator = { id: uuid(), name, color }
     try {
