@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import os
 import secrets
 import shutil
-from collections.abc import AsyncIterator, Iterator
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+import trio
 from sqlalchemy.engine import make_url
 
 from codeinterview.config import parse_database_url
@@ -84,3 +88,49 @@ def database_url(request: pytest.FixtureRequest) -> str:
 async def store(database_url: str) -> AsyncIterator[Store]:
     async with open_store(parse_database_url(database_url)) as opened:
         yield opened
+
+
+# -- a watchdog for hung tests ------------------------------------------------------------------
+# A trio test that hangs would hold CI until its overall deadline. The watchdog fails it
+# instead, after printing where every task of the run was waiting.
+
+WATCHDOG_SECONDS = float(os.environ.get("TEST_WATCHDOG_SECONDS", "180"))
+
+
+class TestHung(Exception):
+    """A test ran past the watchdog's limit."""
+
+
+def _task_tree(task: trio.lowlevel.Task, depth: int = 0) -> list[str]:
+    lines = [f"{'  ' * depth}{task.name}"]
+    for frame, lineno in task.iter_await_frames():
+        lines.append(f"{'  ' * depth}  at {frame.f_code.co_filename}:{lineno} in {frame.f_code.co_name}")
+    for nursery in task.child_nurseries:
+        for child in nursery.child_tasks:
+            lines.extend(_task_tree(child, depth + 1))
+    return lines
+
+
+def _watched(test: Callable[..., Awaitable[None]], name: str) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def run_watched(**kwargs: object) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch, name)
+            await test(**kwargs)
+            nursery.cancel_scope.cancel()
+
+    return run_watched
+
+
+async def _watch(name: str) -> None:
+    await trio.sleep(WATCHDOG_SECONDS)
+    tree = "\n".join(_task_tree(trio.lowlevel.current_root_task()))
+    print(f"\n{name} hung; tasks:\n{tree}", file=sys.stderr)
+    raise TestHung(f"{name} ran longer than {WATCHDOG_SECONDS} s")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        test = getattr(item, "obj", None)
+        if inspect.iscoroutinefunction(test) and not hasattr(test, "hypothesis"):
+            item.obj = _watched(test, item.nodeid)  # type: ignore[attr-defined]

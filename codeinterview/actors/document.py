@@ -13,6 +13,7 @@ A pycrdt `Doc` takes no lock of its own unless built with `allow_multithreading`
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pycrdt import (
@@ -104,6 +105,21 @@ def initial_state(code: str, language: str) -> bytes:
     return doc.get_update()
 
 
+def _collector(updates: list[bytes]) -> Callable[[TransactionEvent], None]:
+    """The observer that gathers each transaction's update.
+
+    Yjs-style: what leaves the server is the update each transaction actually made, so a
+    duplicate (a reconnecting client's step2 repeating what we have) is relayed as nothing.
+    It closes over the list only, so that nothing but `close` (which unobserves; pycrdt keeps
+    an observed Doc alive until then) decides when a document is freed.
+    """
+
+    def collect(event: TransactionEvent) -> None:
+        updates.append(event.update)
+
+    return collect
+
+
 class SessionDocument:
     """One session's shared document: Yjs text `code` + map `meta` (key "language").
 
@@ -122,12 +138,11 @@ class SessionDocument:
         # re-sync them next to the rebuilt ones and the text would appear twice.
         self._apply(initial_state(code, language) if state is None else state)
         self._awareness = AwarenessTable()
-        self._doc.observe(self._on_transaction)
+        self._subscription = self._doc.observe(_collector(self._updates))
 
-    def _on_transaction(self, event: TransactionEvent) -> None:
-        # Yjs-style: what leaves the server is the update each transaction actually made, so a
-        # duplicate (a reconnecting client's step2 repeating what we have) is relayed as nothing.
-        self._updates.append(event.update)
+    def close(self) -> None:
+        """Release the document: an observed pycrdt Doc is never freed until unobserved."""
+        self._doc.unobserve(self._subscription)
 
     @property
     def code(self) -> str:
@@ -250,7 +265,8 @@ class SessionDocument:
     def _take_update(self) -> bytes | None:
         # Re-encoding the received bytes as-is would be as cheap, but it would relay duplicates
         # and not-yet-integrable updates; the transaction's own update is what y-websocket sends.
-        updates, self._updates = self._updates, []
+        updates = self._updates[:]
+        self._updates.clear()  # in place: the observer holds this very list
         if not updates:
             return None
         # One transaction per call gives one update; merging guards the one-message-per-frame
@@ -267,6 +283,11 @@ def merge_stored(ours: DocumentState, stored: bytes | None) -> DocumentState:
     if stored is None or ours.doc_state is None:
         return ours
     document = SessionDocument(state=stored, language=ours.language)
-    document.absorb(ours.doc_state)
-    language = document.language if document.language in STORABLE_LANGUAGES else ours.language
-    return DocumentState(ours.session_id, document.code, language, ours.updated_at, document.encode_state())
+    try:
+        document.absorb(ours.doc_state)
+        language = document.language if document.language in STORABLE_LANGUAGES else ours.language
+        merged = document.code, document.encode_state()
+    finally:
+        document.close()
+    code, state = merged
+    return DocumentState(ours.session_id, code, language, ours.updated_at, state)

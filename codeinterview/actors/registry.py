@@ -192,6 +192,7 @@ class Registry:
         finally:
             self._unregister(session_id, inbox)
             _refuse_pending(receive)
+            live.close()
             self.stats.stopped += 1
             log.info("session actor stopped")
 

@@ -264,6 +264,10 @@ class LiveSession:
         effects.closes.extend((cid, Close(code, reason)) for cid in self.peers)
         return effects
 
+    def close(self) -> None:
+        """Free the document; the session is not used afterwards."""
+        self.document.close()
+
     def current(self) -> DocumentState:
         """The live text and language, without the (costlier) encoded CRDT state."""
         return DocumentState(self.session_id, self.document.code, self.language, self.updated_at)

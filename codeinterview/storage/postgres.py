@@ -49,14 +49,15 @@ COMMAND_TIMEOUT_SECONDS = 15.0
 
 
 async def _create_pool(dsn: str, max_connections: int, connect_timeout: float) -> asyncpg.Pool:
-    # A statement timeout too: a half-open connection must fail a flush (to be retried), not
-    # hang it forever.
+    # No asyncpg timers per query (idle lifetime, command_timeout): trio-asyncio keeps
+    # cancelled asyncio timers until they would have fired, ~200 bytes per query for minutes.
+    # Statements are bounded by a trio deadline in `PostgresStore._call` instead.
     return await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=max_connections,
         timeout=connect_timeout,
-        command_timeout=COMMAND_TIMEOUT_SECONDS,
+        max_inactive_connection_lifetime=0,
     )
 
 
@@ -100,8 +101,12 @@ class PostgresStore(SqlStore):
             coroutine.close()
             raise StorageError("the PostgreSQL store is closed")
         try:
-            result: T = await self._loop.run_aio_coroutine(coroutine)
+            # A half-open connection must fail a flush (which is retried), not hang it.
+            with trio.fail_after(COMMAND_TIMEOUT_SECONDS):
+                result: T = await self._loop.run_aio_coroutine(coroutine)
             return result
+        except trio.TooSlowError as error:
+            raise StorageError(f"PostgreSQL did not answer within {COMMAND_TIMEOUT_SECONDS} s") from error
         except asyncpg.UniqueViolationError as error:
             raise (duplicate or StorageError)(str(error)) from error
         except _DRIVER_ERRORS as error:
