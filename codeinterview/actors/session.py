@@ -132,7 +132,9 @@ class LiveSession:
             effects.send(others, message)
             effects.publish.append((None, message))
         for message in result.broadcast_all:
-            effects.send(tuple(self.yjs), message)
+            # Awareness goes to the others only: the sender knows its own state, and the
+            # heartbeat keeps an otherwise silent y-websocket client from timing out.
+            effects.send(others, message)
             effects.publish.append((None, message))
         if result.changed:
             self._after_change(effects, peer, exclude=None)

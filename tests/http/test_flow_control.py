@@ -27,14 +27,14 @@ async def test_a_reader_that_stops_is_disconnected_and_others_keep_going(
     stalled_url = socket_url(server.ws_url, created.id, created.token, protocol="yjs")
     async with open_websocket_url(stalled_url, message_queue_size=0) as stalled, yjs_client(
         server.ws_url, created.id, created.token
-    ) as writer:
-        # The stalled client never reads again; the writer floods awareness (relayed to all).
+    ) as writer, yjs_client(server.ws_url, created.id, created.token) as reader:
+        # The stalled client never reads again; the writer floods awareness (relayed to the
+        # others), and the reader keeps receiving every one of them.
         for clock in range(1, 201):
             await writer.send_awareness(4242, clock, BIG_STATE)
-            await writer.wait_until(lambda clock=clock: len(writer.awareness) >= clock)
+            await reader.wait_until(lambda clock=clock: len(reader.awareness) >= clock)
         await writer.insert(0, "still flowing")
-        async with yjs_client(server.ws_url, created.id, created.token) as observer:
-            assert observer.code == "still flowing"
+        await reader.wait_until(lambda: reader.code == "still flowing")
         code, reason = await closed_with(stalled)
     assert code == 4429 and "slow" in reason
 

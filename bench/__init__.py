@@ -1,0 +1,1 @@
+"""Load-benchmark harness for codeinterview and peer Yjs servers. Entry point: `python -m bench`."""
