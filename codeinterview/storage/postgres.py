@@ -7,6 +7,7 @@ open; cancelling the trio caller cancels the query.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -81,6 +82,28 @@ def _unnest_values(states: Sequence[DocumentState]) -> dict[str, object]:
     }
 
 
+async def _detachable(coroutine: Coroutine[object, object, T]) -> T:
+    """(asyncio) Run `coroutine` so that cancelling the caller returns at once.
+
+    trio-asyncio waits for a cancelled asyncio task to finish; asyncpg, stuck on a connection
+    that went silent, may not finish for a long time, and a health check or flush would hang
+    with it. The work runs as its own task behind a shield: on cancellation it is told to stop,
+    and the caller goes on without waiting for it.
+    """
+    task = asyncio.ensure_future(coroutine)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.cancel()
+        task.add_done_callback(_consume_outcome)
+        raise
+
+
+def _consume_outcome(task: asyncio.Future[T]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+
 class PostgresStore(SqlStore):
     """A `Store` on an asyncpg pool; usable only while `open_postgres_store`'s loop is open."""
 
@@ -103,7 +126,7 @@ class PostgresStore(SqlStore):
         try:
             # A half-open connection must fail a flush (which is retried), not hang it.
             with trio.fail_after(COMMAND_TIMEOUT_SECONDS):
-                result: T = await self._loop.run_aio_coroutine(coroutine)
+                result: T = await self._loop.run_aio_coroutine(_detachable(coroutine))
             return result
         except trio.TooSlowError as error:
             raise StorageError(f"PostgreSQL did not answer within {COMMAND_TIMEOUT_SECONDS} s") from error

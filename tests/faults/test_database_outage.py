@@ -18,9 +18,10 @@ from sqlalchemy.engine import make_url
 from codeinterview.config import parse_database_url
 from codeinterview.storage import open_store
 from tests.clients import YjsClient, yjs_client
-from tests.faults.support import NO_RATE_LIMITS, metric, poll
+from tests.faults.support import NO_RATE_LIMITS, NO_RATE_LIMITS_ENV, metric, poll
 from tests.http.api import create_session
 from tests.http.conftest import Server, StartServer
+from tests.process import server_process
 
 pytestmark = pytest.mark.postgres
 
@@ -29,9 +30,11 @@ FLUSH_RETRY_MAX = 1.0
 # After the database is back, a flush has to wait at most one retry back-off; the rest is
 # reconnecting. Generous for a loaded CI machine, still far below "never".
 RECOVERY_BOUND_SECONDS = 10.0
-# A half-open connection only fails when something times out; a store with sane statement
-# timeouts recovers well within this.
+# A half-open connection only fails when something times out: the store's statement timeout
+# (15 s) bounds a stuck flush, and the retry after it runs on a fresh connection.
 HALF_OPEN_RECOVERY_BOUND_SECONDS = 20.0
+# Orchestrators give a health probe a few seconds at most.
+HEALTH_BOUND_SECONDS = 5.0
 BUFFER = 65536
 
 
@@ -40,6 +43,7 @@ class Link:
     client: trio.SocketStream
     scope: trio.CancelScope = field(default_factory=trio.CancelScope)
     blackholed: bool = False
+    swallowed: int = 0  # bytes from the server under test that went nowhere
 
 
 class Proxy:
@@ -86,7 +90,7 @@ class Proxy:
         try:
             with link.scope:
                 if link.blackholed:
-                    await self._swallow(client)
+                    await self._swallow(client, link)
                     return
                 upstream = await trio.open_tcp_stream(*self.upstream)
                 try:
@@ -100,9 +104,10 @@ class Proxy:
             await trio.aclose_forcefully(client)
 
     @staticmethod
-    async def _swallow(stream: trio.SocketStream) -> None:
-        while await stream.receive_some(BUFFER):
-            pass
+    async def _swallow(stream: trio.SocketStream, link: Link) -> None:
+        while data := await stream.receive_some(BUFFER):
+            link.swallowed += len(data)
+        await trio.sleep_forever()
 
     @staticmethod
     async def _pump(
@@ -112,6 +117,8 @@ class Proxy:
             while data := await source.receive_some(BUFFER):
                 if not link.blackholed:
                     await sink.send_all(data)
+                elif source is link.client:
+                    link.swallowed += len(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         # A blackholed link stays open even when one side ends: nobody is told anything.
@@ -161,12 +168,17 @@ async def start(start_server: StartServer) -> Server:
     )
 
 
-async def health(http: httpx.AsyncClient) -> dict[str, object]:
-    with trio.fail_after(5):
-        response = await http.get("/api/v1/health")
-    assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
-    return body
+async def health(http: httpx.AsyncClient) -> tuple[dict[str, object], float]:
+    """The health answer and how long it took; it must come within `HEALTH_BOUND_SECONDS`
+    whatever the database does (the endpoint's own ping timeout is 2 s)."""
+    started = trio.current_time()
+    with trio.move_on_after(HEALTH_BOUND_SECONDS + 10):
+        response = await http.get("/api/v1/health", timeout=HEALTH_BOUND_SECONDS + 10)
+        took = trio.current_time() - started
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        return body, took
+    raise AssertionError(f"/api/v1/health did not answer within {HEALTH_BOUND_SECONDS + 10} s")
 
 
 async def test_sessions_survive_a_database_outage_and_catch_up(
@@ -175,13 +187,12 @@ async def test_sessions_survive_a_database_outage_and_catch_up(
     server = await start(start_server)
     async with server.client() as http:
         created = await create_session(http, code="")
-        async with yjs_client(server.ws_url, created.id, created.token) as alice, yjs_client(
-            server.ws_url, created.id, created.token
-        ) as bob:
+        async with (
+            yjs_client(server.ws_url, created.id, created.token) as alice,
+            yjs_client(server.ws_url, created.id, created.token) as bob,
+        ):
             await exchange(alice, bob, "# before the outage\n")
-            await poll(
-                lambda: _stored_is(postgres_url, created.id, alice.code), what="the first flush"
-            )
+            await poll(lambda: _stored_is(postgres_url, created.id, alice.code), what="the first flush")
             failures_before = await metric(http, "codeinterview_flush_failures")
             batches_before = await metric(http, "codeinterview_flush_batches")
 
@@ -201,7 +212,8 @@ async def test_sessions_survive_a_database_outage_and_catch_up(
                 return rounds >= 10 and failures >= failures_before + 2
 
             await poll(outage_noticed, 15, "flush failures while the database is cut")
-            status = await health(http)
+            status, took = await health(http)
+            assert took <= HEALTH_BOUND_SECONDS, f"health took {took:.1f} s while the database was cut"
             assert status["database"] == "unavailable", status
             assert status["status"] == "degraded", status
             assert await metric(http, "codeinterview_flush_failures") >= failures_before + 2
@@ -220,7 +232,7 @@ async def test_sessions_survive_a_database_outage_and_catch_up(
                 RECOVERY_BOUND_SECONDS,
                 "everything typed during the outage reaching PostgreSQL",
             )
-            assert (await health(http))["database"] == "ok"
+            assert (await health(http))[0]["database"] == "ok"
             assert await metric(http, "codeinterview_flush_batches") > batches_before
     print(
         f"\n[database outage] typed during the outage: {len(typed_during)} fragments, "
@@ -231,56 +243,95 @@ async def test_sessions_survive_a_database_outage_and_catch_up(
     )
 
 
-async def test_half_open_database_connections_do_not_stall_flushing_forever(
-    start_server: StartServer, proxy: Proxy, postgres_url: str
-) -> None:
-    """Connections whose peer went silent (no FIN, no RST) must time out, not hang the flusher."""
-    server = await start(start_server)
-    async with server.client() as http:
-        created = await create_session(http, code="")
-        async with yjs_client(server.ws_url, created.id, created.token) as alice, yjs_client(
-            server.ws_url, created.id, created.token
-        ) as bob:
-            await exchange(alice, bob, "# before\n")
-            await poll(lambda: _stored_is(postgres_url, created.id, alice.code), what="the first flush")
+# The half-open tests run the server as a child process: if it hangs on a silent connection
+# (the bug they look for), the test still ends, by killing it.
+PROCESS_SETTINGS = {
+    "flush_interval_seconds": str(FLUSH_INTERVAL),
+    "flush_retry_max_seconds": str(FLUSH_RETRY_MAX),
+    "shutdown_grace_seconds": "3",
+    **NO_RATE_LIMITS_ENV,
+}
+SHUTDOWN_BOUND_SECONDS = 15.0
 
-            print("T first flush ok", flush=True)
+
+async def test_a_flush_stuck_on_a_half_open_connection_fails_and_is_retried(
+    proxy: Proxy, database_url: str, postgres_url: str
+) -> None:
+    """A connection whose peer went silent (no FIN, no RST) must time out: the flush fails and
+    is retried on a fresh connection once the network is back; SIGTERM still stops the server."""
+    async with server_process(database_url, **PROCESS_SETTINGS) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            created = await create_session(http, code="")
+            async with (
+                yjs_client(server.ws_url, created.id, created.token) as alice,
+                yjs_client(server.ws_url, created.id, created.token) as bob,
+            ):
+                await exchange(alice, bob, "# before\n")
+                await poll(lambda: _stored_is(postgres_url, created.id, alice.code), what="the first flush")
+
+                proxy.blackhole()
+                silenced = trio.current_time()
+                for n in range(10):  # sessions keep serving meanwhile
+                    await exchange(alice, bob, f"alice {n}\n")
+                    await exchange(bob, alice, f"bob {n}\n")
+                typed = alice.code
+                # The flush of those edits must be stuck on a silent connection before the network heals.
+                await poll(lambda: _has_blackholed_traffic(proxy), 5, "a flush sent into a silent connection")
+
+                proxy.restore()
+                restored = trio.current_time()
+                try:
+                    recovery = await poll(
+                        lambda: _stored_is(postgres_url, created.id, typed),
+                        HALF_OPEN_RECOVERY_BOUND_SECONDS,
+                        "edits reaching PostgreSQL after a flush hung on a half-open connection",
+                    )
+                finally:
+                    print(
+                        f"\n[half-open flush] typed {len(typed)} chars; stored "
+                        f"{len(await _stored(postgres_url, created.id))} chars "
+                        f"{trio.current_time() - restored:.1f} s after the network healed "
+                        f"({trio.current_time() - silenced:.1f} s after it went silent); flush failures "
+                        f"{await metric(http, 'codeinterview_flush_failures'):.0f}"
+                    )
+                assert (await health(http))[0]["database"] == "ok"
+        print(f"[half-open flush] recovery took {recovery:.2f} s after the network healed")
+        server.terminate()
+        with trio.move_on_after(SHUTDOWN_BOUND_SECONDS):
+            assert await server.process.wait() == 0
+        assert server.process.returncode is not None, (
+            f"SIGTERM did not stop the server in {SHUTDOWN_BOUND_SECONDS} s"
+        )
+
+
+async def test_health_answers_in_time_when_database_connections_go_silent(
+    proxy: Proxy, database_url: str
+) -> None:
+    """The pooled connection the health check's ping takes has gone silent: the check must
+    still answer (200, unavailable) within a probe's patience, and again after that."""
+    async with server_process(database_url, **PROCESS_SETTINGS) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as http:
+            assert (await health(http))[0]["database"] == "ok"  # leaves an idle pooled connection
             proxy.blackhole()
-            print("T blackholed", flush=True)
-            for n in range(10):
-                await exchange(alice, bob, f"alice {n}\n")
-                await exchange(bob, alice, f"bob {n}\n")
-            print("T typed", flush=True)
-            status = await health(http)  # must answer (bounded), not hang with the database
-            assert status["database"] == "unavailable", status
-            # Let at least one flush run into the silent connections before the network heals.
-            await poll(
-                lambda: _has_blackholed_traffic(proxy), 5, "a flush attempt on a silent connection"
+            answers = [await health(http) for _ in range(2)]
+            print(
+                "\n[half-open health] /api/v1/health answered "
+                + ", then ".join(f"{status['database']!r} after {took:.1f} s" for status, took in answers)
             )
-            typed = alice.code
-            print("T before restore", flush=True)
+            for status, took in answers:
+                assert status["database"] == "unavailable", status
+                assert status["status"] == "degraded", status
+                assert took <= HEALTH_BOUND_SECONDS, (
+                    f"/api/v1/health took {took:.1f} s with a half-open database connection "
+                    f"(its own ping timeout is 2 s)"
+                )
             proxy.restore()
-            started = trio.current_time()
-            try:
-                recovery = await poll(
-                    lambda: _stored_is(postgres_url, created.id, typed),
-                    HALF_OPEN_RECOVERY_BOUND_SECONDS,
-                    "edits reaching PostgreSQL after half-open connections",
-                )
-            finally:
-                waited = trio.current_time() - started
-                print(
-                    f"\n[half-open database] typed {len(typed)} chars; stored "
-                    f"{len(await _stored(postgres_url, created.id))} chars after {waited:.1f} s; "
-                    f"flush failures {await metric(http, 'codeinterview_flush_failures'):.0f}, "
-                    f"batches {await metric(http, 'codeinterview_flush_batches'):.0f}"
-                )
-            assert (await health(http))["database"] == "ok"
-    print(f"[half-open database] recovery took {recovery:.2f} s")
+            # And once the network is back, it says so again (the silent connection is not reused).
+            assert (await health(http))[0]["database"] == "ok"
 
 
 async def _has_blackholed_traffic(proxy: Proxy) -> bool:
-    return any(link.blackholed for link in proxy.links)
+    return any(link.swallowed for link in proxy.links)
 
 
 async def _stored(postgres_url: str, session_id: str) -> str:
@@ -289,23 +340,3 @@ async def _stored(postgres_url: str, session_id: str) -> str:
 
 async def _stored_is(postgres_url: str, session_id: str, expected: str) -> bool:
     return await stored_code(postgres_url, session_id) == expected
-
-
-@pytest.fixture(autouse=True)
-async def _dump_tasks():
-    import sys
-    async def dump():
-        await trio.sleep(15); print("DUMP", flush=True)
-        def walk(task, depth):
-            frames = [f"{f.f_code.co_filename.split('site-packages/')[-1]}:{l} {f.f_code.co_name}" for f, l in task.iter_await_frames()]
-            print("  " * depth + task.name, file=sys.stderr)
-            for fr in frames[-6:]:
-                print("  " * depth + "   | " + fr, file=sys.stderr)
-            for n in task.child_nurseries:
-                for c in n.child_tasks:
-                    walk(c, depth + 1)
-        walk(trio.lowlevel.current_root_task(), 0)
-    async with trio.open_nursery() as n:
-        n.start_soon(dump)
-        yield
-        n.cancel_scope.cancel()
