@@ -10,6 +10,7 @@ cursors can be cleared for everyone.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 from pycrdt import create_awareness_message, write_var_uint
@@ -87,6 +88,18 @@ def decode_awareness_update(payload: bytes) -> list[AwarenessEntry]:
     return entries
 
 
+def _refuse_constant(name: str) -> object:
+    # NaN and Infinity are Python's extensions; JSON.parse in every browser rejects them.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if math.isinf(number):
+        raise ValueError(f"{literal} is out of range")
+    return number
+
+
 def _read_entry(reader: ByteReader) -> AwarenessEntry:
     client_id = reader.read_var_uint()
     clock = reader.read_var_uint()
@@ -94,8 +107,8 @@ def _read_entry(reader: ByteReader) -> AwarenessEntry:
     # Parsed only to refuse garbage and to spot `null`: peers run JSON.parse on what we relay,
     # and one bad string would break every other participant's message handler.
     try:
-        parsed = json.loads(text)
-    except ValueError as error:
+        parsed = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as error:
         raise ProtocolError("awareness state is not JSON") from error
     return AwarenessEntry(client_id, clock, None if parsed is None else text)
 

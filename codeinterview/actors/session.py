@@ -113,6 +113,9 @@ class LiveSession:
         peer = self.peers.get(connection_id)
         if peer is None:
             return Effects()
+        if peer.protocol == "json":
+            # A JSON connection never receives binary frames, so it cannot use the Yjs protocol.
+            return self.report_bad_input(connection_id, "binary frames need protocol=yjs")
         if self.document.size + len(data) > self.max_code_bytes and data[:1] == b"\x00":
             # A frame can add at most its own size; refusing it whole keeps the client honest
             # about what the server holds (it resyncs on reconnect).
@@ -165,8 +168,8 @@ class LiveSession:
 
     def receive_event(self, connection_id: int, message: ClientMessage) -> Effects:
         peer = self.peers.get(connection_id)
-        if peer is None:
-            return Effects()
+        if peer is None or peer.protocol == "yjs":
+            return Effects()  # a Yjs connection never receives text frames, so no answer either
         if isinstance(message, ReplaceCode):
             return self._replace(peer, message.code)
         if isinstance(message, ChangeLanguage):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -61,9 +62,21 @@ Incoming = Annotated[
 _incoming: TypeAdapter[Incoming] = TypeAdapter(Incoming)
 
 
+def _refuse_constant(name: str) -> object:
+    # NaN and Infinity are Python's extensions; relayed, they would break browsers' JSON.parse.
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(literal: str) -> float:
+    number = float(literal)
+    if math.isinf(number):
+        raise ValueError(f"{literal} is out of range")  # 1e999 would be relayed as Infinity
+    return number
+
+
 def parse(text: str) -> Incoming:
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
     except (ValueError, RecursionError) as error:
         raise BadMessage(f"invalid JSON: {error}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
@@ -92,8 +105,8 @@ def to_client_message(message: Incoming) -> ClientMessage | None:
 def _storable_cursor(cursor: dict[str, object]) -> dict[str, object]:
     # Cursor payloads are relayed verbatim; make sure they re-encode (no lone surrogates).
     try:
-        encoded = json.dumps(cursor, ensure_ascii=False).encode("utf-8")
-    except (UnicodeEncodeError, ValueError, TypeError):
+        encoded = json.dumps(cursor, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
         raise BadMessage("cursor_update data must be plain JSON text") from None
     if len(encoded) > MAX_CURSOR_BYTES:
         raise BadMessage(f"cursor_update data over {MAX_CURSOR_BYTES} bytes")
