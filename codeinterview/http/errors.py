@@ -55,6 +55,10 @@ def install_error_handlers(app: Quart) -> None:
                 response.headers[header] = error.get_response().headers[header]
         return response
 
+    @app.errorhandler(UnicodeDecodeError)
+    async def undecodable(error: UnicodeDecodeError) -> Response:
+        return error_response(400, "Malformed request: the body must be UTF-8 JSON", "bad_request")
+
     @app.errorhandler(StorageError)
     async def storage_error(error: StorageError) -> Response:
         log.warning("database unavailable: %s", error)

@@ -13,6 +13,7 @@ from codeinterview.http.models import Language, Text
 
 MAX_CURSOR_FIELDS = 16
 MAX_CURSOR_BYTES = 2048  # relayed to every JSON client of the session, so kept small
+MAX_CURSOR_DEPTH = 16
 
 
 class BadMessage(Exception):
@@ -104,6 +105,10 @@ def to_client_message(message: Incoming) -> ClientMessage | None:
 
 def _storable_cursor(cursor: dict[str, object]) -> dict[str, object]:
     # Cursor payloads are relayed verbatim; make sure they re-encode (no lone surrogates).
+    if _depth(cursor) > MAX_CURSOR_DEPTH:
+        # Re-encoding happens again deeper in the actor's stack: a depth that only just
+        # fitted here could overflow there and take the whole session down.
+        raise BadMessage(f"cursor_update data nested deeper than {MAX_CURSOR_DEPTH}")
     try:
         encoded = json.dumps(cursor, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except (UnicodeEncodeError, ValueError, TypeError, RecursionError):
@@ -111,3 +116,18 @@ def _storable_cursor(cursor: dict[str, object]) -> dict[str, object]:
     if len(encoded) > MAX_CURSOR_BYTES:
         raise BadMessage(f"cursor_update data over {MAX_CURSOR_BYTES} bytes")
     return cursor
+
+
+def _depth(value: object) -> int:
+    """Nesting depth, without recursion (the point is to refuse what recursion cannot take)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+    return deepest

@@ -40,3 +40,22 @@ async def test_each_protocol_ignores_the_other_kind_of_frame(server: Server, cli
         await yjs.socket.send_message('{"type":"ping"}')
         await yjs.insert(0, ">")
         await simple.wait_until(lambda: simple.code == ">same")  # the Yjs client got no text frame
+
+
+async def test_cursor_nesting_just_short_of_the_recursion_limit(server: Server, client: httpx.AsyncClient) -> None:
+    created = await create_session(client)
+    async with json_client(server.ws_url, created.id, created.token) as fuzzer, json_client(
+        server.ws_url, created.id, created.token
+    ) as bystander:
+        for depth in (17, 500, 981):
+            await fuzzer.socket.send_message('{"type":"cursor_update","data":{"x":' + "[" * depth + "]" * depth + "}}")
+            await fuzzer.next_of("error")
+        await fuzzer.send("cursor_update", {"position": 1})
+        await bystander.next_of("cursor_update")
+
+
+async def test_body_that_is_not_utf8_is_400(server: Server, client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/sessions", content=b'{"creator": "\xff"}', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and response.json()["success"] is False
