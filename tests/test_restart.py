@@ -6,29 +6,12 @@ import httpx
 import trio
 from pycrdt import Doc
 
-from codeinterview.config import parse_database_url
-from codeinterview.storage import open_store
 from tests.clients import yjs_client
 from tests.http.api import bearer, create_session
 from tests.process import server_process
+from tests.stored import stored_code, wait_until_stored
 
 FLUSH_INTERVAL = 0.25
-
-
-async def stored_code(database_url: str, session_id: str) -> str:
-    async with open_store(parse_database_url(database_url)) as store:
-        state = await store.load_document(session_id)
-    assert state is not None
-    return state.code
-
-
-async def wait_until_stored(database_url: str, session_id: str, expected: str) -> float:
-    """How long it took for `expected` to reach the database (polled, bounded)."""
-    started = trio.current_time()
-    with trio.fail_after(10):
-        while await stored_code(database_url, session_id) != expected:
-            await trio.sleep(0.02)
-    return trio.current_time() - started
 
 
 async def test_kill_loses_at_most_the_flush_interval(database_url: str) -> None:

@@ -10,12 +10,11 @@ import trio
 from pycrdt import Doc
 from trio_websocket import ConnectionClosed
 
-from codeinterview.config import parse_database_url
-from codeinterview.storage import open_store
 from tests.clients import closed_with, json_client, yjs_client
 from tests.cluster.conftest import RedisServer
 from tests.http.api import bearer, create_session, join
 from tests.process import ServerProcess, server_process
+from tests.stored import wait_until_stored
 
 CLUSTER = {"flush_interval_seconds": "0.2", "cluster_resync_seconds": "0.5"}
 
@@ -28,13 +27,6 @@ async def nodes(count: int, postgres_url: str, redis: RedisServer) -> AsyncItera
             for _ in range(count)
         ]
         yield started
-
-
-async def stored_code(postgres_url: str, session_id: str) -> str:
-    async with open_store(parse_database_url(postgres_url)) as store:
-        state = await store.load_document(session_id)
-    assert state is not None
-    return state.code
 
 
 async def test_clients_on_different_nodes_converge(postgres_url: str, redis_server: RedisServer) -> None:
@@ -61,9 +53,7 @@ async def test_clients_on_different_nodes_converge(postgres_url: str, redis_serv
             online = {p["id"]: p["is_online"] for p in people.json()["data"]}
             assert online == {created.creator_id: True, candidate["id"]: True}
             final = ada.code
-        with trio.fail_after(10):
-            while await stored_code(postgres_url, created.id) != final:
-                await trio.sleep(0.05)
+        await wait_until_stored(postgres_url, created.id, final)
 
 
 async def test_a_killed_nodes_clients_reconnect_elsewhere_and_lose_nothing(
@@ -91,9 +81,7 @@ async def test_a_killed_nodes_clients_reconnect_elsewhere_and_lose_nothing(
         for n in range(20):
             assert text.count(f"m{n};") == 1 and text.count(f"s{n};") == 1
         assert text.count("tail;") == 1 and text.count("start\n") == 1
-        with trio.fail_after(10):
-            while await stored_code(postgres_url, created.id) != text:
-                await trio.sleep(0.05)
+        await wait_until_stored(postgres_url, created.id, text)
 
 
 async def test_redis_restart_heals(postgres_url: str, redis_server: RedisServer) -> None:
