@@ -11,6 +11,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 from quart_trio import QuartTrio
 
+from codeinterview import gctune
 from codeinterview.clock import Clock
 from codeinterview.config import Settings
 from codeinterview.http.app import create_app
@@ -53,4 +54,5 @@ def drain_then_stop(app: QuartTrio, trigger: Callable[[], Awaitable[None]]) -> C
 async def run_server(settings: Settings, host: str, port: int, *, clock: Clock | None = None) -> None:
     app = create_app(settings, clock=clock)
     config = hypercorn_config(settings, host, port)
+    gctune.tune_for_serving()
     await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))

@@ -15,7 +15,8 @@ from codeinterview.http.guard import install_lookup_guard
 from codeinterview.http.health import health
 from codeinterview.http.page import page
 from codeinterview.http.rest import api
-from codeinterview.http.ws import sockets
+from codeinterview.http.socket import SessionSockets
+from codeinterview.http.ws import socket_handler
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime, run_runtime
 
@@ -44,10 +45,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
     install_lookup_guard(app)
     app.register_blueprint(api)
     app.register_blueprint(health)
-    app.register_blueprint(sockets)
     app.register_blueprint(page)
     _install_lifespan(app, settings, clock or WallClock())
     _install_cors(app, settings.cors_origins)
+    app.asgi_app = SessionSockets(  # type: ignore[assignment, method-assign]
+        app.asgi_app, socket_handler(lambda: app.extensions["codeinterview"])
+    )
     return app
 
 

@@ -1,17 +1,18 @@
 """The WebSocket endpoint `/ws/sessions/{id}`: authenticate, then pump frames to and from the
-session actor. A connection is a reader, a writer and a heartbeat in one nursery; whichever
-ends first cancels the others.
+session actor. A connection is two tasks: the reader (which also probes a silent peer) and the
+writer; whichever ends first cancels the other.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import structlog
 import trio
-from quart import Blueprint, current_app, websocket
 
 from codeinterview.actors.messages import (
     Close,
@@ -31,13 +32,13 @@ from codeinterview.closecodes import CloseCode
 from codeinterview.config import Settings
 from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthorized
 from codeinterview.http import wire
+from codeinterview.http.socket import Socket, SocketClosed, SocketHandler
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime
 from codeinterview.service import Caller, SessionService
 from codeinterview.storage.base import StorageError
 
 log = logging.getLogger(__name__)
-sockets = Blueprint("sockets", __name__)
 _connection_ids = itertools.count(1)
 
 COUNTED_FAILURES = frozenset({CloseCode.UNAUTHORIZED, CloseCode.FORBIDDEN, CloseCode.NOT_FOUND})
@@ -57,79 +58,87 @@ class Rejected(Exception):
 
 @dataclass
 class Connection:
+    socket: Socket
     connection_id: int
     session_id: str
     protocol: Protocol | None
-    last_heard: float = field(default_factory=trio.current_time)
     strikes: int = 0
     closed: bool = False
-    send_lock: trio.Lock = field(default_factory=trio.Lock)
 
     async def send(self, item: bytes | str) -> None:
-        async with self.send_lock:
-            if not self.closed:
-                await websocket.send(item)
+        # No lock: the check and the ASGI server's own state check run without a checkpoint
+        # between them, and the server orders the bytes of concurrent sends.
+        if not self.closed:
+            await self.socket.send(item)
 
     async def close(self, close: Close) -> None:
-        """Close once; the reader, writer and heartbeat may all try."""
-        async with self.send_lock:
-            if not self.closed:
-                self.closed = True
-                await close_socket(close)
+        """Close once; the reader and the writer may both try."""
+        if not self.closed:
+            self.closed = True
+            await close_socket(self.socket, close)
 
 
-@sockets.websocket("/ws/sessions/<session_id>")
-async def session_socket(session_id: str) -> None:
-    await websocket.accept()
-    runtime: Runtime = current_app.extensions["codeinterview"]
-    address = websocket.remote_addr or "unknown"
-    try:
-        _check_origin(runtime.settings)
-        if runtime.limits.blocked("failures", address) is not None:
-            runtime.metrics.rate_limited.labels("failures").inc()
-            raise Rejected(CloseCode.TOO_SLOW, "too many failed attempts; try again later")
-        await serve_socket(session_id)
-    except Rejected as rejected:
-        if rejected.close.code in COUNTED_FAILURES:
-            runtime.limits.hit("failures", address)
-        await close_socket(rejected.close)
+def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
+    """The handler for `SessionSockets`; the runtime exists once the app is serving."""
+
+    async def session_socket(socket: Socket, session_id: str) -> None:
+        structlog.contextvars.clear_contextvars()
+        try:
+            await socket.accept()
+        except SocketClosed:
+            return
+        runtime = runtime_of()
+        address = socket.remote_addr or "unknown"
+        try:
+            _check_origin(socket, runtime.settings)
+            if runtime.limits.blocked("failures", address) is not None:
+                runtime.metrics.rate_limited.labels("failures").inc()
+                raise Rejected(CloseCode.TOO_SLOW, "too many failed attempts; try again later")
+            await serve_socket(runtime, socket, session_id)
+        except Rejected as rejected:
+            if rejected.close.code in COUNTED_FAILURES:
+                runtime.limits.hit("failures", address)
+            await close_socket(socket, rejected.close)
+        except SocketClosed:
+            pass  # gone before it joined
+
+    return session_socket
 
 
-def _check_origin(settings: Settings) -> None:
+def _check_origin(socket: Socket, settings: Settings) -> None:
     """Browsers always send Origin: refuse pages from sites not allowed (cross-site hijacking)."""
-    origin = websocket.headers.get("Origin")
+    origin = socket.headers.get("origin")
     if origin is None or "*" in settings.cors_origins or origin in settings.cors_origins:
         return
-    if urlsplit(origin).netloc == websocket.headers.get("Host"):
+    if urlsplit(origin).netloc == socket.headers.get("host"):
         return  # same origin: the page this server serves
     raise Rejected(CloseCode.FORBIDDEN, "origin not allowed")
 
 
-async def serve_socket(session_id: str) -> None:
-    runtime: Runtime = current_app.extensions["codeinterview"]
+async def serve_socket(runtime: Runtime, socket: Socket, session_id: str) -> None:
     settings = runtime.settings
-    protocol = _requested_protocol()
+    protocol = _requested_protocol(socket)
     first_frame: bytes | str | None = None
-    token = websocket.args.get("token")
+    token = socket.args.get("token")
     if token is None:
         token, first_frame = await _await_auth(
-            settings.ws_auth_timeout_seconds, settings.ws_preauth_max_bytes
+            socket, settings.ws_auth_timeout_seconds, settings.ws_preauth_max_bytes
         )
         protocol = "json"
     caller = await _authenticate(runtime.service, session_id, token)
     assert caller.participant is not None
     bind_session(session_id, caller.participant.id)
-    connection = Connection(next(_connection_ids), session_id, protocol)
+    connection = Connection(socket, next(_connection_ids), session_id, protocol)
     if connection.protocol is None:
         # Speak only after the client has: a y-websocket client opens with sync step 1,
         # a JSON client with any text message. That picks the protocol without a flag.
-        first_frame = await _receive_first_frame(settings.ws_auth_timeout_seconds)
+        first_frame = await _receive_first_frame(socket, settings.ws_auth_timeout_seconds)
         connection.protocol = "yjs" if isinstance(first_frame, bytes) else "json"
     await run_connection(runtime, connection, caller, first_frame)
 
 
-def _requested_protocol() -> Protocol | None:
-    requested = websocket.args.get("protocol")
+def _requested_protocol(socket: Socket) -> Protocol | None:
+    requested = socket.args.get("protocol")
     if requested in (None, ""):
         return None
     if requested not in ("json", "yjs"):
@@ -137,9 +146,9 @@ def _requested_protocol() -> Protocol | None:
     return requested  # type: ignore[return-value]
 
 
-async def _await_auth(timeout: float, max_bytes: int) -> tuple[str, None]:
+async def _await_auth(socket: Socket, timeout: float, max_bytes: int) -> tuple[str, None]:
     with trio.move_on_after(timeout):
-        frame = await websocket.receive()
+        frame = await socket.receive()
         if len(frame) > max_bytes:
             raise Rejected(CloseCode.MESSAGE_TOO_BIG, "authenticate first, with a small auth message")
         if not isinstance(frame, str):
@@ -158,9 +167,9 @@ async def _await_auth(timeout: float, max_bytes: int) -> tuple[str, None]:
     raise Rejected(CloseCode.AUTH_TIMEOUT, "no credential in time")
 
 
-async def _receive_first_frame(timeout: float) -> bytes | str:
+async def _receive_first_frame(socket: Socket, timeout: float) -> bytes | str:
     with trio.move_on_after(timeout):
-        return await websocket.receive()
+        return await socket.receive()
     raise Rejected(CloseCode.AUTH_TIMEOUT, "no message in time")
 
 
@@ -185,9 +194,9 @@ def _close_code_for(error: ApiError) -> CloseCode:
     return CloseCode.INTERNAL_ERROR
 
 
-async def close_socket(close: Close) -> None:
+async def close_socket(socket: Socket, close: Close) -> None:
     try:
-        await websocket.close(close.code, close.reason[:120])
+        await socket.close(close.code, close.reason[:120])
     except Exception:  # the peer may already be gone; nothing is left to tell it
         log.debug("closing a socket that was already closed", exc_info=True)
 
@@ -206,9 +215,8 @@ async def run_connection(
     log.info("connection %d opened (%s)", connection.connection_id, connection.protocol)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_read, connection, inbox, first_frame, runtime, nursery.cancel_scope)
             nursery.start_soon(_write, connection, receive_side, outbox, nursery.cancel_scope)
-            nursery.start_soon(_heartbeat, connection, settings, nursery.cancel_scope)
+            await _read(connection, inbox, first_frame, runtime, nursery.cancel_scope)
     finally:
         log.info("connection %d closed (%s)", connection.connection_id, outbox.close or "by peer")
         runtime.metrics.connections.dec()
@@ -255,10 +263,9 @@ async def _read(
                 command = _admit(connection, frame, runtime)
                 if command is not None:
                     await inbox.send(command)
-            frame = await websocket.receive()
-            connection.last_heard = trio.current_time()
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass  # the actor is gone; the writer closes the socket with its reason
+            frame = await _next_frame(connection, runtime.settings)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, SocketClosed):
+        pass  # the peer or the actor is gone; the writer closes the socket with its reason
     except Rejected as rejected:
         await connection.close(rejected.close)
     finally:
@@ -310,16 +317,12 @@ async def _write(
     scope.cancel()
 
 
-async def _heartbeat(connection: Connection, settings: Settings, scope: trio.CancelScope) -> None:
-    interval = settings.ws_ping_interval_seconds
-    timeout = settings.ws_ping_timeout_seconds
-    while True:
-        await trio.sleep_until(connection.last_heard + interval)
-        if trio.current_time() < connection.last_heard + interval:
-            continue
-        await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
-        await trio.sleep_until(connection.last_heard + interval + timeout)
-        if trio.current_time() >= connection.last_heard + interval + timeout:
-            await connection.close(Close(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping"))
-            scope.cancel()
-            return
+async def _next_frame(connection: Connection, settings: Settings) -> bytes | str:
+    """The next frame. A peer silent for the ping interval is probed, and closed if it stays
+    silent (a half-open TCP connection would otherwise hold its place in the session forever)."""
+    with trio.move_on_after(settings.ws_ping_interval_seconds):
+        return await connection.socket.receive()
+    await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
+    with trio.move_on_after(settings.ws_ping_timeout_seconds):
+        return await connection.socket.receive()
+    raise Rejected(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping")
