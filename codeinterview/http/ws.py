@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -255,21 +256,53 @@ async def _read(
     runtime: Runtime,
     scope: trio.CancelScope,
 ) -> None:
+    settings = runtime.settings
     try:
-        frame = first_frame
+        if first_frame is not None:
+            await _deliver(connection, inbox, first_frame, runtime)
         while True:
-            if frame is not None:
-                runtime.metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
-                command = _admit(connection, frame, runtime)
-                if command is not None:
-                    await inbox.send(command)
-            frame = await _next_frame(connection, runtime.settings)
+            await _deliver_until_silent(connection, inbox, runtime)
+            # Silent for the ping interval: probe it, and close it if it stays silent (a
+            # half-open TCP connection would otherwise hold its place in the session forever).
+            await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
+            frame: bytes | str | None = None
+            with trio.move_on_after(settings.ws_ping_timeout_seconds):
+                frame = await connection.socket.receive()
+            if frame is None:
+                raise Rejected(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping")
+            await _deliver(connection, inbox, frame, runtime)
     except (trio.BrokenResourceError, trio.ClosedResourceError, SocketClosed):
         pass  # the peer or the actor is gone; the writer closes the socket with its reason
     except Rejected as rejected:
         await connection.close(rejected.close)
     finally:
         scope.cancel()
+
+
+async def _deliver_until_silent(
+    connection: Connection, inbox: trio.MemorySendChannel[Command], runtime: Runtime
+) -> None:
+    interval = runtime.settings.ws_ping_interval_seconds
+    # One scope whose deadline moves, not a scope per frame (scopes were ~4% of the CPU);
+    # no deadline while a frame is handed on, so a frame is never half delivered.
+    with trio.CancelScope() as silence:
+        while True:
+            silence.deadline = trio.current_time() + interval
+            frame = await connection.socket.receive()
+            silence.deadline = math.inf
+            await _deliver(connection, inbox, frame, runtime)
+
+
+async def _deliver(
+    connection: Connection,
+    inbox: trio.MemorySendChannel[Command],
+    frame: bytes | str,
+    runtime: Runtime,
+) -> None:
+    runtime.metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
+    command = _admit(connection, frame, runtime)
+    if command is not None:
+        await inbox.send(command)
 
 
 def _admit(connection: Connection, frame: bytes | str, runtime: Runtime) -> Command | None:
@@ -315,14 +348,3 @@ async def _write(
     close = outbox.close or Close(CloseCode.INTERNAL_ERROR, "session restarted, reconnect")
     await connection.close(close)
     scope.cancel()
-
-
-async def _next_frame(connection: Connection, settings: Settings) -> bytes | str:
-    """The next frame. A peer silent for the ping interval is probed, and closed if it stays
-    silent (a half-open TCP connection would otherwise hold its place in the session forever)."""
-    with trio.move_on_after(settings.ws_ping_interval_seconds):
-        return await connection.socket.receive()
-    await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
-    with trio.move_on_after(settings.ws_ping_timeout_seconds):
-        return await connection.socket.receive()
-    raise Rejected(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping")
