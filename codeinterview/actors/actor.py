@@ -229,7 +229,7 @@ class SessionActor:
             for target, message in effects.publish:
                 self.publish(self.live.session_id, target, message)
         if effects.changed and self.flush_due == math.inf and not self.flushing:
-            self.flush_due = trio.current_time() + self.timing.flush_interval
+            self.flush_due = self._next_flush_tick()
 
     def _count(self, targets: Collection[int], payload: Outgoing) -> None:
         if targets:
@@ -294,6 +294,13 @@ class SessionActor:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
+    def _next_flush_tick(self) -> float:
+        """The next multiple of the flush interval: at most one interval away, and the same
+        instant for every session, so the flusher gets their states together in one batch
+        (one transaction) instead of a trickle of single-document writes."""
+        interval = self.timing.flush_interval
+        return (math.floor(trio.current_time() / interval) + 1) * interval
+
     def _on_flushed(self, flushed: Flushed) -> None:
         self.flushing = False
         if flushed.error is None:
@@ -301,7 +308,7 @@ class SessionActor:
             self.saved_version = max(self.saved_version, flushed.version)
             self._settle_waiters()
             if self.dirty:
-                self.flush_due = trio.current_time() + self.timing.flush_interval
+                self.flush_due = self._next_flush_tick()
             return
         self.failures += 1
         backoff = min(self.timing.flush_interval * 2**self.failures, self.timing.flush_retry_max)
