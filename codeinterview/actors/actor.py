@@ -85,7 +85,6 @@ class SessionActor:
         self.resync_due = trio.current_time() + timing.resync_interval
         self.durable_waiters: list[tuple[int, Reply[DocumentState], DocumentState]] = []
         self.finished = False
-        self.unyielded = 0
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -100,35 +99,35 @@ class SessionActor:
             self.nursery = nursery
             self.apply(self.live.resync())  # catch up with other nodes, if any
             while not self.finished:
-                command = await self._next_command(receive)
-                if command is None:
+                deadline = self._next_deadline()
+                with trio.move_on_at(deadline):
+                    await self._handle_until(deadline, receive)
+                if trio.current_time() >= deadline:
                     await self._on_timer(may_stop)
-                else:
-                    await self.handle(command)
             nursery.cancel_scope.cancel()
         if self.on_presence is not None and self.announced:
             self.on_presence(self.live.session_id, frozenset())
 
-    async def _next_command(self, receive: trio.MemoryReceiveChannel[Command]) -> Command | None:
-        """The next command, or `None` when a timer is due first.
+    async def _handle_until(self, deadline: float, receive: trio.MemoryReceiveChannel[Command]) -> None:
+        """Handle commands until the next timer moves or falls due (the caller's scope).
 
-        Queued commands are taken without a cancel scope or a scheduler round each (at load
-        those were a tenth of the server's CPU); the actor still yields every few commands so
-        one busy session cannot hold the others up. Commands are handled outside any scope
-        with a deadline, so a timer never interrupts one halfway."""
-        deadline = self._next_deadline()
-        if trio.current_time() >= deadline:
-            return None
-        self.unyielded += 1
-        if self.unyielded < COMMANDS_PER_YIELD:
-            try:
-                return receive.receive_nowait()
-            except trio.WouldBlock:
-                pass
-        self.unyielded = 0
-        with trio.move_on_at(deadline):
-            return await receive.receive()
-        return None
+        One scope serves every command until then, and queued commands are taken without a
+        scheduler round each: a scope and a round per command were a tenth of the server's CPU
+        at load. The actor still yields every few commands so one busy session cannot hold the
+        others up. The one command that waits on storage (a final flush) shields itself."""
+        unyielded = 0
+        while not self.finished and self._next_deadline() == deadline:
+            unyielded += 1
+            if unyielded < COMMANDS_PER_YIELD:
+                try:
+                    command = receive.receive_nowait()
+                except trio.WouldBlock:
+                    command = await receive.receive()
+                    unyielded = 0
+            else:
+                command = await receive.receive()
+                unyielded = 0
+            await self.handle(command)
 
     def expire_at(self, expires_at_ms: int, now_ms: int) -> None:
         """Close the session's sockets (4410) when its lifetime ends, even mid-edit."""
