@@ -17,6 +17,7 @@ from codeinterview.actors.actor import ActorSettings
 from codeinterview.actors.document import merge_stored
 from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.registry import Registry
+from codeinterview.actors.ticker import FlushTicker
 from codeinterview.clock import Clock
 from codeinterview.cluster.node import ClusterNode, open_cluster_node
 from codeinterview.config import Settings
@@ -79,6 +80,7 @@ async def run_runtime(
             runtime = build_runtime(settings, clock, store, actors, cluster)
             try:
                 services.start_soon(runtime.flusher.run)
+                services.start_soon(runtime.registry.ticker.run)
                 if cluster is not None:
                     services.start_soon(cluster.run)
                 await sweep_once(runtime.service, settings)
@@ -111,6 +113,7 @@ def build_runtime(
         actors,
         store,
         flusher,
+        FlushTicker(settings.flush_interval_seconds),
         clock,
         timing,
         metrics,

@@ -20,6 +20,7 @@ from codeinterview.actors.messages import (
     Disconnect,
     EndSession,
     Flushed,
+    FlushTick,
     Outbox,
     Outgoing,
     ReadDocument,
@@ -35,6 +36,7 @@ from codeinterview.actors.messages import (
     WriteDocument,
 )
 from codeinterview.actors.session import Effects, LiveSession
+from codeinterview.actors.ticker import FlushTicker
 from codeinterview.closecodes import CloseCode
 from codeinterview.metrics import Metrics
 from codeinterview.storage.base import DocumentState
@@ -64,6 +66,7 @@ class SessionActor:
         live: LiveSession,
         timing: ActorSettings,
         save: Callable[[DocumentState], Awaitable[None]],
+        ticker: FlushTicker,
         metrics: Metrics,
         publish: Publish | None = None,
         on_presence: PresenceChanged | None = None,
@@ -75,6 +78,8 @@ class SessionActor:
         self.announced: frozenset[str] = frozenset()
         self.timing = timing
         self.save = save
+        self.ticker = ticker
+        self.tick_requested = False
         self.outboxes: dict[int, Outbox] = {}
         self.saved_version = 0
         self.flushing = False
@@ -178,6 +183,9 @@ class SessionActor:
             self.apply(self.live.report_bad_input(command.connection_id, command.error))
         elif isinstance(command, Flushed):
             self._on_flushed(command)
+        elif isinstance(command, FlushTick):
+            self.tick_requested = False
+            self._start_flush()
         elif isinstance(command, ReceiveRemote):
             self.apply(self.live.receive_remote(command.node, command.data))
         elif isinstance(command, Resync):
@@ -227,8 +235,8 @@ class SessionActor:
         if self.publish is not None:
             for target, message in effects.publish:
                 self.publish(self.live.session_id, target, message)
-        if effects.changed and self.flush_due == math.inf and not self.flushing:
-            self.flush_due = self._next_flush_tick()
+        if effects.changed and not self.flushing:
+            self._request_tick()
 
     def _count(self, targets: Collection[int], payload: Outgoing) -> None:
         if targets:
@@ -293,12 +301,10 @@ class SessionActor:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 
-    def _next_flush_tick(self) -> float:
-        """The next multiple of the flush interval: at most one interval away, and the same
-        instant for every session, so the flusher gets their states together in one batch
-        (one transaction) instead of a trickle of single-document writes."""
-        interval = self.timing.flush_interval
-        return (math.floor(trio.current_time() / interval) + 1) * interval
+    def _request_tick(self) -> None:
+        if not self.tick_requested:
+            self.tick_requested = True
+            self.ticker.request(self.inbox)
 
     def _on_flushed(self, flushed: Flushed) -> None:
         self.flushing = False
@@ -307,7 +313,7 @@ class SessionActor:
             self.saved_version = max(self.saved_version, flushed.version)
             self._settle_waiters()
             if self.dirty:
-                self.flush_due = self._next_flush_tick()
+                self._request_tick()
             return
         self.failures += 1
         backoff = min(self.timing.flush_interval * 2**self.failures, self.timing.flush_retry_max)

@@ -188,6 +188,11 @@ class Shutdown:
 
 
 @dataclass(frozen=True, slots=True)
+class FlushTick:
+    """Time to save unsaved edits (from the shared flush ticker, when asked for)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Flushed:
     """A flush finished (from the actor's own flush task)."""
 
@@ -210,4 +215,5 @@ Command = (
     | EndSession
     | Shutdown
     | Flushed
+    | FlushTick
 )

@@ -18,6 +18,7 @@ from codeinterview.actors.document import SessionDocument
 from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.messages import Close, Command, Connect, Reply, Shutdown
 from codeinterview.actors.session import LiveSession
+from codeinterview.actors.ticker import FlushTicker
 from codeinterview.clock import Clock
 from codeinterview.closecodes import CloseCode
 from codeinterview.errors import Gone, NotFound, Unavailable
@@ -48,6 +49,7 @@ class Registry:
         nursery: trio.Nursery,
         store: Store,
         flusher: Flusher,
+        ticker: FlushTicker,
         clock: Clock,
         timing: ActorSettings,
         metrics: Metrics,
@@ -61,6 +63,7 @@ class Registry:
         metrics.track_live_sessions(lambda: len(self._actors))
         self._store = store
         self._flusher = flusher
+        self.ticker = ticker
         self._clock = clock
         self._timing = timing
         self._actors: dict[str, trio.MemorySendChannel[Command]] = {}
@@ -164,7 +167,13 @@ class Registry:
         live, expires_at = await self._load(session_id)
         inbox, receive = trio.open_memory_channel[Command](self._timing.inbox_size)
         actor = SessionActor(
-            live, self._timing, self._flusher.save, self._metrics, self._publish, self._on_presence
+            live,
+            self._timing,
+            self._flusher.save,
+            self.ticker,
+            self._metrics,
+            self._publish,
+            self._on_presence,
         )
         actor.expire_at(expires_at, self._clock.now_ms())
         self._actors[session_id] = inbox

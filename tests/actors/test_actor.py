@@ -16,6 +16,7 @@ from codeinterview.actors.document import SessionDocument
 from codeinterview.actors.flusher import Flusher
 from codeinterview.actors.messages import Command, ReadDocument, Reply, WriteDocument
 from codeinterview.actors.session import LiveSession
+from codeinterview.actors.ticker import FlushTicker
 from codeinterview.config import parse_database_url
 from codeinterview.metrics import Metrics
 from codeinterview.storage import DocumentState, StorageError, Store, open_store
@@ -38,9 +39,11 @@ async def run_actor(
 ) -> trio.MemorySendChannel[Command]:
     metrics = Metrics()
     flusher = Flusher(store, metrics)
+    ticker = FlushTicker(TIMING.flush_interval)
     nursery.start_soon(flusher.run)
+    nursery.start_soon(ticker.run)
     live = LiveSession(session_id, SessionDocument(code=""), lambda: 1, 0)
-    actor = SessionActor(live, TIMING, wrap(flusher.save), metrics)
+    actor = SessionActor(live, TIMING, wrap(flusher.save), ticker, metrics)
     send, receive = trio.open_memory_channel[Command](16)
     nursery.start_soon(actor.run, receive, send, lambda: False)
     return send
