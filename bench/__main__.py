@@ -8,13 +8,14 @@ python -m bench report bench/results/<timestamp>
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from bench import report, scenarios
 from bench.scenarios import Options
@@ -35,28 +36,27 @@ CAVEAT = (
     "Shared 2-core machine with other work running, and the load generator on the same machine: "
     "these numbers are for developing the harness, not for judging or comparing servers."
 )
+Started = TypeVar("Started")
 
 
 def _write(out_dir: Path, results: dict[str, Any]) -> None:
     (out_dir / "results.json").write_text(json.dumps(scenarios.nan_to_none(results), indent=1))
 
 
-def _start(name: str, pinning: Pinning, env: dict[str, str]):  # noqa: ANN202
+def _start(name: str, start: Callable[[], Started]) -> Started:
     try:
-        return start_server(name, pinning, env)
+        return start()
     except RuntimeError as error:  # one retry: a start-up can fail on a busy machine
         log(f"{name} failed to start ({str(error)[:300]}); retrying once")
         time.sleep(2)
-        return start_server(name, pinning, env)
+        return start()
 
 
-def _keep_log(server: Any, out_dir: Path, label: str) -> None:
+def _log_copy(out_dir: Path, label: str) -> Path:
+    """Where a trial's server log is kept (the server's own copy goes with its temp dir)."""
     logs = out_dir / "logs"
     logs.mkdir(exist_ok=True)
-    try:
-        shutil.copy(server.log_path, logs / f"{label}.log")
-    except OSError:
-        pass
+    return logs / label
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         "duration",
         "warmup",
         "saturation_start",
+        "cluster_sessions",
+        "cluster_rate",
     ):
         value = getattr(args, key)
         if value is not None:
@@ -140,15 +142,16 @@ def run(args: argparse.Namespace) -> int:
                 log(f"{label}: starting")
                 server = None
                 try:
-                    server = _start(name, pinning, server_env)
-                    outcome = scenarios.RUNNERS[scenario](server, pinning, opts, label)
+                    server = _start(
+                        name, functools.partial(scenarios.start, scenario, name, pinning, server_env)
+                    )
+                    outcome = scenarios.runner(scenario, name)(server, pinning, opts, label)
                 except Exception as error:  # noqa: BLE001 - recorded, the run goes on
                     log(f"{label}: FAILED {type(error).__name__}: {error}")
                     outcome = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
                 finally:
                     if server is not None:
-                        server.stop()
-                        _keep_log(server, out_dir, label)
+                        server.stop(keep_log=_log_copy(out_dir, label))
                 bucket[name].append(scenarios.nan_to_none(outcome))
                 log(f"{label}: {summary_line(scenario, outcome)}")
                 _write(out_dir, results)
@@ -207,14 +210,13 @@ def run_flush(
             label = f"flush-e2e-ours-pg-t{trial + 1}"
             server = None
             try:
-                server = _start("ours-pg", pinning, server_env)
+                server = _start("ours-pg", functools.partial(start_server, "ours-pg", pinning, server_env))
                 outcome = scenarios.run_flush_e2e(server, pinning, opts, label)
             except Exception as error:  # noqa: BLE001
                 outcome = {"error": f"{type(error).__name__}: {str(error)[:500]}"}
             finally:
                 if server is not None:
-                    server.stop()
-                    _keep_log(server, out_dir, label)
+                    server.stop(keep_log=_log_copy(out_dir, label))
             out["e2e"]["ours-pg"].append(scenarios.nan_to_none(outcome))
             log(f"{label}: {json.dumps(outcome)[:300]}")
             _write(out_dir, results)
@@ -229,6 +231,20 @@ def summary_line(scenario: str, outcome: dict[str, Any]) -> str:
         return (
             f"edit p50 {e['p50']:.2f} p99 {e['p99']:.2f} ms reach {outcome['edit_reach']:.4f}, "
             f"server cpu {outcome['server_cpu']:.2f} rss {outcome['server_rss_max_mb']:.0f} MB, "
+            f"gen cpu {outcome['generator_cpu_per_worker']}"
+        )
+    if scenario == "cluster":
+        e = outcome["edit_latency_ms"]
+        split = ", ".join(
+            f"{where} p50 {report.fmt(part['edit_latency_ms']['p50'], 2)} p99 "
+            f"{report.fmt(part['edit_latency_ms']['p99'], 2)} reach {report.fmt(part['edit_reach'], pct=True)}"
+            for where, part in outcome["by_locality"].items()
+            if part["edit_latency_ms"]["n"]
+        )
+        nodes = " + ".join(report.fmt(node["server_cpu"], 2) for node in outcome["nodes"].values())
+        return (
+            f"edit p50 {report.fmt(e['p50'], 2)} p99 {report.fmt(e['p99'], 2)} ms ({split}), "
+            f"node cpu {nodes}, redis cpu {report.fmt(outcome['redis']['server_cpu'], 2)}, "
             f"gen cpu {outcome['generator_cpu_per_worker']}"
         )
     if scenario == "saturation":
@@ -333,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--duration", type=float, help="interview measured seconds")
     p_run.add_argument("--idle-sessions", type=int, help="connections scenario sessions (x2 connections)")
     p_run.add_argument("--join-clients", type=int, help="joinstorm joiners (default 200)")
+    p_run.add_argument("--cluster-sessions", type=int, help="cluster scenario sessions (default 200)")
+    p_run.add_argument("--cluster-rate", type=float, help="cluster scenario edits/s in total (default 150)")
     p_run.add_argument("--flush-sizes", help="flush scenario sizes, comma-separated (default 1000,10000)")
     p_run.add_argument(
         "--server-env",

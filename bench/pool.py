@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from bench.servers import REPO_DIR, Pinning
@@ -14,6 +15,16 @@ from bench.servers import REPO_DIR, Pinning
 
 class WorkerError(RuntimeError):
     pass
+
+
+def _together(parts: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Receipts (latencies, expected and received counts) of several parts as one."""
+    parts = list(parts)
+    return {
+        "latencies_ms": [x for part in parts for x in part["latencies_ms"]],
+        "expected": sum(part["expected"] for part in parts),
+        "received": sum(part["received"] for part in parts),
+    }
 
 
 class WorkerPool:
@@ -79,7 +90,14 @@ class WorkerPool:
         """
         shares: list[list[list[dict[str, Any]]]] = [[] for _ in self.procs]
         for index, session in enumerate(sessions):
-            tagged = [{**spec, "receivers": len(session) - 1} for spec in session]
+            tagged = [
+                {
+                    **spec,
+                    "receivers": len(session) - 1,
+                    "remote_receivers": sum(other.get("node", 0) != spec.get("node", 0) for other in session),
+                }
+                for spec in session
+            ]
             shares[index % len(self.procs)].append(tagged)
         for index, share in enumerate(shares):
             self.clients[index] += sum(len(s) for s in share)
@@ -142,17 +160,15 @@ class WorkerPool:
             "measure_to": start_at + warmup + duration,
             "per_worker_generator_cpu": [round(r["generator_cpu"], 3) for r in replies],
         }
-        for key in ("edit_latencies_ms", "awareness_latencies_ms", "schedule_lag_ms"):
-            merged[key] = [x for r in replies for x in r[key]]
-        for key in (
-            "edit_expected",
-            "edit_received",
-            "awareness_expected",
-            "awareness_received",
-            "open_connections",
-            "clients",
-        ):
+        merged["schedule_lag_ms"] = [x for r in replies for x in r["schedule_lag_ms"]]
+        for key in ("open_connections", "clients"):
             merged[key] = sum(r[key] for r in replies)
+        # Per kind of message: receipts on the sender's server node, on another node, and all.
+        localities = list(replies[0]["receipts"]["edit"]) if replies else []
+        merged["receipts"] = {}
+        for kind in ("edit", "awareness"):
+            parts = {where: _together(r["receipts"][kind][where] for r in replies) for where in localities}
+            merged["receipts"][kind] = {**parts, "all": _together(parts.values())}
         merged["sent_edits"] = sum(r["sent"]["edits"] for r in replies)
         merged["sent_awareness"] = sum(r["sent"]["awareness"] for r in replies)
         codes: dict[str, int] = {}

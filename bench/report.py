@@ -54,6 +54,94 @@ def _trial_errors(name: str, trials: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def generator_cpu(trials: list[dict[str, Any]]) -> Any:
+    """Median over trials of the busiest generator worker's CPU (cores)."""
+    return median([max(t.get("generator_cpu_per_worker") or [0]) for t in trials if "error" not in t])
+
+
+def trial_counts(trials: list[dict[str, Any]]) -> list[str]:
+    """Trials that ran, and trials whose generator was itself a bottleneck."""
+    ok = sum(1 for t in trials if "error" not in t)
+    return [f"{ok}/{len(trials)}", str(sum(1 for t in trials if t.get("generator_bound")))]
+
+
+GEN_BOUND_NOTE = (
+    "A gen-bound trial (generator CPU > 0.9 or its send-schedule lag p99 > 20 ms, e.g. its core "
+    "taken by other work on the shared machine) measures the generator as much as the server."
+)
+LOCALITY_LABELS = {
+    "same_node": "receiver on the sender's node",
+    "cross_node": "receiver on the other node",
+}
+
+
+def cluster_section(data: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[str]]:
+    """The cluster scenario's Markdown, and its failed trials."""
+    first = next((t for trials in data.values() for t in trials if "error" not in t), {})
+    per_session = first.get("clients", 0) // max(first.get("sessions", 1), 1)
+    lines = [
+        "## cluster",
+        "",
+        f"Two nodes of ours-pg (one PostgreSQL database, one SECRET_KEY, a private redis-server), "
+        f"{first.get('sessions', '?')} sessions × {per_session} clients, the interview workload: "
+        f"{fmt(first.get('offered_edits_per_s'), 0)} edits/s in total (open loop) plus "
+        f"{fmt(first.get('offered_awareness_per_s'), 0)} awareness updates/s. **same-node**: all "
+        "clients of a session on one node, sessions alternating between the nodes; **cross-node**: "
+        "a session's clients alternate between the nodes (2 on one, 1 on the other). Every trial of "
+        f"each layout is a fresh cluster. Placement: {first.get('placement', '?')}.",
+        "",
+    ]
+    errors: list[str] = []
+    rows = []
+    for layout, trials in data.items():
+        errors += _trial_errors(layout, trials)
+        present = [
+            where for where in LOCALITY_LABELS if med(trials, f"by_locality.{where}.edit_latency_ms.n")
+        ]
+        for where in present if len(present) == 1 else ["", *present]:
+            prefix = f"by_locality.{where}." if where else ""
+            rows.append(
+                [
+                    layout,
+                    LOCALITY_LABELS.get(where, "all"),
+                    fmt(med(trials, f"{prefix}edit_latency_ms.n"), 0),
+                    *(
+                        fmt(med(trials, f"{prefix}{kind}_latency_ms.{q}"), 2)
+                        for kind in ("edit", "awareness")
+                        for q in ("p50", "p99")
+                    ),
+                    fmt(med(trials, f"{prefix}edit_reach"), pct=True),
+                    fmt(med(trials, f"{prefix}awareness_reach"), pct=True),
+                ]
+            )
+    headers = ["layout", "receipts", "edit receipts", "edit p50 ms", "edit p99 ms"]
+    headers += ["aware p50 ms", "aware p99 ms", "edit reach", "aware reach"]
+    lines += _table(headers, rows)
+    lines += ["", "Processes over the measured window (CPU in cores, peak RSS):", ""]
+    nodes = sorted((first.get("nodes") or {}).keys())
+    columns = [(f"{n} CPU", f"nodes.{n}.server_cpu", 2) for n in nodes]
+    columns += [(f"{n} RSS MB", f"nodes.{n}.server_rss_max_mb", 0) for n in nodes]
+    columns += [
+        ("redis CPU", "redis.server_cpu", 3),
+        ("redis RSS MB", "redis.server_rss_max_mb", 0),
+        ("postgres CPU (machine)", "nodes.node1.postgres_cpu_machine_wide", 2),
+        ("gen lag p99 ms", "schedule_lag_ms.p99", 2),
+    ]
+    rows = [
+        [
+            layout,
+            *(fmt(med(trials, path), digits) for _, path, digits in columns),
+            fmt(generator_cpu(trials), 2),
+            *trial_counts(trials),
+        ]
+        for layout, trials in data.items()
+    ]
+    headers = ["layout", *(header for header, _, _ in columns), "gen CPU", "trials ok", "trials gen-bound"]
+    lines += _table(headers, rows)
+    lines += ["", GEN_BOUND_NOTE, ""]
+    return lines, errors
+
+
 def render(results: dict[str, Any]) -> str:
     meta = results["meta"]
     lines = [
@@ -101,18 +189,8 @@ def render(results: dict[str, Any]) -> str:
                     fmt(med(trials, "server_cpu"), 2),
                     fmt(med(trials, "server_rss_max_mb"), 0),
                     fmt(med(trials, "schedule_lag_ms.p99"), 2),
-                    fmt(
-                        median(
-                            [
-                                max(t.get("generator_cpu_per_worker") or [0])
-                                for t in trials
-                                if "error" not in t
-                            ]
-                        ),
-                        2,
-                    ),
-                    f"{sum(1 for t in trials if 'error' not in t)}/{len(trials)}",
-                    str(sum(1 for t in trials if t.get("generator_bound"))),
+                    fmt(generator_cpu(trials), 2),
+                    *trial_counts(trials),
                 ]
             )
         lines += _table(
@@ -134,12 +212,12 @@ def render(results: dict[str, Any]) -> str:
             ],
             rows,
         )
-        lines += [
-            "",
-            "A gen-bound trial (generator CPU > 0.9 or its send-schedule lag p99 > 20 ms, e.g. its core "
-            "taken by other work on the shared machine) measures the generator as much as the server.",
-        ]
-        lines.append("")
+        lines += ["", GEN_BOUND_NOTE, ""]
+
+    if "cluster" in scenarios:
+        section, failed = cluster_section(scenarios["cluster"])
+        lines += section
+        errors += failed
 
     if "saturation" in scenarios:
         lines += [

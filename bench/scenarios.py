@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -12,6 +13,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +24,9 @@ import numpy as np
 
 from bench import ours
 from bench.pool import WorkerPool
-from bench.servers import REPO_DIR, VENV_BIN, Pinning, Server, log
+from bench.servers import REPO_DIR, VENV_BIN, Cluster, Pinning, Server, log, start_cluster, start_server
 
-SCENARIOS = ["interview", "saturation", "connections", "rest", "flush", "joinstorm"]
+SCENARIOS = ["interview", "saturation", "connections", "rest", "flush", "joinstorm", "cluster"]
 PEER_SCENARIOS = {"interview", "saturation", "connections", "joinstorm"}
 PYTHON_SERVERS = {"ours-pg", "ours-sqlite", "pycrdt-websocket"}
 OURS_ONLY = {"rest": ["ours-pg", "ours-sqlite"], "flush": ["ours-pg"]}
@@ -50,6 +53,8 @@ class Options:
     rest_seconds: float = 10.0
     flush_sizes: tuple[int, ...] = (1000, 10000)
     flush_e2e_sessions: int = 1000
+    cluster_sessions: int = 200
+    cluster_rate: float = 150.0
     profile: bool = False
     out_dir: Path | None = None
 
@@ -80,16 +85,23 @@ def latency_summary(values: list[float]) -> dict[str, float | None]:
     }
 
 
-def step_summary(step: dict[str, Any], server: Server, opts: Options) -> dict[str, Any]:
-    edit = latency_summary(step["edit_latencies_ms"])
-    aware = latency_summary(step["awareness_latencies_ms"])
+def receipts_summary(step: dict[str, Any], where: str = "all") -> dict[str, Any]:
+    """Latency percentiles and reach (received / expected deliveries) of edits and awareness,
+    for all receipts or only those on the sender's server node ("same_node") or not ("cross_node")."""
+    out: dict[str, Any] = {}
+    for kind in ("edit", "awareness"):
+        part = step["receipts"][kind][where]
+        out[f"{kind}_latency_ms"] = latency_summary(part["latencies_ms"])
+        out[f"{kind}_reach"] = part["received"] / part["expected"] if part["expected"] else None
+    return out
+
+
+def load_summary(step: dict[str, Any], opts: Options) -> dict[str, Any]:
+    """What the generator saw in one open-loop step: every receipt, and its own load."""
+    receipts = receipts_summary(step)
+    edit, reach = receipts["edit_latency_ms"], receipts["edit_reach"]
     lag = latency_summary(step["schedule_lag_ms"])
-    reach = step["edit_received"] / step["edit_expected"] if step["edit_expected"] else None
-    aw_reach = step["awareness_received"] / step["awareness_expected"] if step["awareness_expected"] else None
-    assert server.monitor is not None
-    window = server.monitor.window(step["measure_from"], step["measure_to"])
     gen_cpu = max(step["per_worker_generator_cpu"] or [0.0])
-    generator_bound = gen_cpu > 0.9 or (lag["p99"] or 0) > 20.0
     ok = (
         edit["p99"] is not None
         and edit["p99"] <= opts.p99_limit_ms
@@ -100,21 +112,30 @@ def step_summary(step: dict[str, Any], server: Server, opts: Options) -> dict[st
         "offered_edits_per_s": step["rate"] if "rate" in step else None,
         "sent_edits": step["sent_edits"],
         "sent_awareness": step["sent_awareness"],
-        "edit_latency_ms": edit,
-        "edit_reach": reach,
-        "awareness_latency_ms": aware,
-        "awareness_reach": aw_reach,
+        **receipts,
         "schedule_lag_ms": lag,
         "generator_cpu_per_worker": step["per_worker_generator_cpu"],
-        "generator_bound": generator_bound,
-        "server_cpu": window["cpu"],
-        "server_rss_max_mb": window["rss_max_mb"],
-        **({"postgres_cpu_machine_wide": window["postgres_cpu"]} if "postgres_cpu" in window else {}),
+        "generator_bound": gen_cpu > 0.9 or (lag["p99"] or 0) > 20.0,
         "open_connections": step["open_connections"],
         "clients": step["clients"],
         "close_codes": step["close_codes"],
         "passes_slo": ok,
     }
+
+
+def server_usage(server: Server, step: dict[str, Any]) -> dict[str, Any]:
+    """CPU (cores) and peak RSS of one server process over the step's measured window."""
+    assert server.monitor is not None
+    window = server.monitor.window(step["measure_from"], step["measure_to"])
+    return {
+        "server_cpu": window["cpu"],
+        "server_rss_max_mb": window["rss_max_mb"],
+        **({"postgres_cpu_machine_wide": window["postgres_cpu"]} if "postgres_cpu" in window else {}),
+    }
+
+
+def step_summary(step: dict[str, Any], server: Server, opts: Options) -> dict[str, Any]:
+    return {**load_summary(step, opts), **server_usage(server, step)}
 
 
 # -- session set-up ---------------------------------------------------------------------------
@@ -132,6 +153,27 @@ def make_sessions(server: Server, count: int, per_session: int, tag: str) -> tup
 def check_connect(result: dict[str, Any]) -> None:
     if result["failed"]:
         log(f"  {result['failed']} connections failed: {result['errors']}")
+
+
+@contextmanager
+def open_clients(
+    specs: list[list[dict[str, Any]]], pinning: Pinning, opts: Options
+) -> Iterator[tuple[WorkerPool, dict[str, Any]]]:
+    """Generator workers with every client of `specs` connected (and the connect stats)."""
+    pool = WorkerPool(opts.workers, pinning)
+    try:
+        connect = pool.connect(specs)
+        check_connect(connect)
+        yield pool, connect
+    finally:
+        pool.close()
+
+
+def interview_step(pool: WorkerPool, opts: Options, rate: float) -> dict[str, Any]:
+    """The interview workload: edits at `rate` in total plus cursor updates, open loop."""
+    step = pool.step(rate, rate * opts.awareness_ratio, opts.warmup, opts.duration)
+    step["rate"] = rate
+    return step
 
 
 # -- profiling ---------------------------------------------------------------------------------
@@ -275,30 +317,30 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
 # -- scenario 1: interview and saturation -------------------------------------------------------
 
 
+def interview_load(opts: Options, sessions: int, rate: float) -> dict[str, Any]:
+    return {
+        "sessions": sessions,
+        "clients": sessions * opts.clients_per_session,
+        "offered_awareness_per_s": rate * opts.awareness_ratio,
+    }
+
+
 def run_interview(server: Server, pinning: Pinning, opts: Options, label: str) -> dict[str, Any]:
     specs, setup = make_sessions(server, opts.sessions, opts.clients_per_session, "interview")
-    pool = WorkerPool(opts.workers, pinning)
-    try:
-        connect = pool.connect(specs)
-        check_connect(connect)
+    with open_clients(specs, pinning, opts) as (pool, connect):
         profiler = None
         if opts.profile and opts.out_dir is not None and server.name in PYTHON_SERVERS:
             profiler = Profiler(server, opts.warmup + opts.duration + 1, opts.out_dir, label)
-        step = pool.step(opts.rate, opts.rate * opts.awareness_ratio, opts.warmup, opts.duration)
-        step["rate"] = opts.rate
+        step = interview_step(pool, opts, opts.rate)
         result = {
             "setup_rest": setup,
             "connect": connect,
-            "sessions": opts.sessions,
-            "clients": opts.sessions * opts.clients_per_session,
-            "offered_awareness_per_s": opts.rate * opts.awareness_ratio,
+            **interview_load(opts, opts.sessions, opts.rate),
             **step_summary(step, server, opts),
         }
         if profiler is not None:
             result["profile"] = profiler.finish()
         return result
-    finally:
-        pool.close()
 
 
 def saturation_rates(start: float) -> list[float]:
@@ -311,14 +353,11 @@ def saturation_rates(start: float) -> list[float]:
 
 def run_saturation(server: Server, pinning: Pinning, opts: Options, label: str) -> dict[str, Any]:
     specs, setup = make_sessions(server, opts.sessions, opts.clients_per_session, "saturation")
-    pool = WorkerPool(opts.workers, pinning)
     warmup, duration = (2.0, 5.0) if opts.quick else (3.0, 10.0)
     steps: list[dict[str, Any]] = []
     saturation: float | None = None
     verdict = "no step passed"
-    try:
-        connect = pool.connect(specs)
-        check_connect(connect)
+    with open_clients(specs, pinning, opts) as (pool, connect):
         for rate in saturation_rates(opts.saturation_start):
             step = pool.step(rate, rate * opts.awareness_ratio, warmup, duration, drain=3.0)
             step["rate"] = rate
@@ -353,8 +392,6 @@ def run_saturation(server: Server, pinning: Pinning, opts: Options, label: str) 
             "verdict": verdict,
             "step_seconds": {"warmup": warmup, "duration": duration},
         }
-    finally:
-        pool.close()
 
 
 # -- scenario 2: idle connections ---------------------------------------------------------------
@@ -644,6 +681,57 @@ def run_flush_e2e(server: Server, pinning: Pinning, opts: Options, label: str) -
     }
 
 
+# -- scenario 6: the interview workload on a cluster of two nodes --------------------------------
+
+# Where the clients of a session go: all to the session's node (sessions alternate between the
+# nodes), or each to the node after the previous client's (3 clients: 2 on one node, 1 on the other).
+CLUSTER_LAYOUTS = {"same-node": False, "cross-node": True}
+
+
+def cluster_specs(
+    cluster: Cluster, sessions: list[dict[str, Any]], cross: bool
+) -> list[list[dict[str, Any]]]:
+    per_node = [ours.client_specs(node, sessions) for node in cluster.nodes]
+    count = len(cluster.nodes)
+    specs = []
+    for index, session in enumerate(sessions):
+        nodes = [(index + (client if cross else 0)) % count for client in range(len(session["tokens"]))]
+        specs.append([{**per_node[node][index][client], "node": node} for client, node in enumerate(nodes)])
+    return specs
+
+
+def cluster_placement(pinning: Pinning, nodes: int) -> str:
+    if pinning.server is None:
+        return f"{nodes} nodes, redis-server and the generator not pinned"
+    return (
+        f"all {nodes} nodes and redis-server pinned to CPU {sorted(pinning.server)}, "
+        f"the generator to CPU {sorted(pinning.generator or [])}; PostgreSQL not pinned"
+    )
+
+
+def run_cluster(
+    cluster: Cluster, pinning: Pinning, opts: Options, label: str, *, layout: str
+) -> dict[str, Any]:
+    """The interview workload on two nodes sharing a Redis; `layout` places the clients."""
+    sessions, setup = ours.make_sessions(cluster.nodes[0], opts.cluster_sessions, opts.clients_per_session)
+    specs = cluster_specs(cluster, sessions, CLUSTER_LAYOUTS[layout])
+    with open_clients(specs, pinning, opts) as (pool, connect):
+        step = interview_step(pool, opts, opts.cluster_rate)
+    nodes = {f"node{index + 1}": server_usage(node, step) for index, node in enumerate(cluster.nodes)}
+    return {
+        "layout": layout,
+        "placement": cluster_placement(pinning, len(cluster.nodes)),
+        "setup_rest": {**setup.as_dict(), "via": "node 1"},
+        "connect": connect,
+        **interview_load(opts, opts.cluster_sessions, opts.cluster_rate),
+        **load_summary(step, opts),
+        "by_locality": {where: receipts_summary(step, where) for where in ("same_node", "cross_node")},
+        "nodes": nodes,
+        "server_cpu": sum(node["server_cpu"] for node in nodes.values()),
+        "redis": server_usage(cluster.redis, step),
+    }
+
+
 RUNNERS = {
     "interview": run_interview,
     "saturation": run_saturation,
@@ -653,7 +741,22 @@ RUNNERS = {
 }
 
 
+def start(scenario: str, target: str, pinning: Pinning, env: dict[str, str]) -> Server | Cluster:
+    """What one trial of `scenario` on `target` runs against: that server, or a cluster."""
+    if scenario == "cluster":
+        return start_cluster(pinning, env)
+    return start_server(target, pinning, env)
+
+
+def runner(scenario: str, target: str) -> Callable[[Any, Pinning, Options, str], dict[str, Any]]:
+    if scenario == "cluster":
+        return functools.partial(run_cluster, layout=target)
+    return RUNNERS[scenario]
+
+
 def applicable(scenario: str, servers: list[str]) -> list[str]:
+    if scenario == "cluster":  # nodes of ours-pg; the trial's targets are the client layouts
+        return list(CLUSTER_LAYOUTS) if "ours-pg" in servers else []
     if scenario in OURS_ONLY:
         return [s for s in servers if s in OURS_ONLY[scenario]]
     return servers

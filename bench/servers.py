@@ -290,7 +290,8 @@ class Server:
             return {"url": f"{self.ws}/", "doc": room}
         return {"url": f"{self.ws}/{room}", "doc": None}
 
-    def stop(self) -> None:
+    def stop(self, keep_log: Path | None = None) -> None:
+        """Stop it and remove its files; with `keep_log`, copy its log to `<keep_log>.log` first."""
         if self.monitor is not None:
             self.monitor.stop()
         if self.proc.poll() is None:
@@ -303,6 +304,11 @@ class Server:
                 self.proc.wait()
         if self.pg_database is not None:
             drop_pg_database(self.pg_database)
+        if keep_log is not None:
+            try:
+                shutil.copy(self.log_path, keep_log.with_name(keep_log.name + ".log"))
+            except OSError as error:
+                log(f"could not keep the log of {self.name}: {error}")
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
@@ -318,30 +324,45 @@ OURS_DEFAULT_ENV = {
 }
 
 
+def _ours_env(extra_env: dict[str, str] | None, **settings: str) -> dict[str, str]:
+    """Our server's environment: the caller's, minus any DATABASE_URL, plus the bench defaults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
+    env.update(OURS_DEFAULT_ENV)
+    env["SECRET_KEY"] = secrets.token_urlsafe(32)
+    env.update(settings)
+    env.update(extra_env or {})
+    return env
+
+
+def _migrate(env: dict[str, str], workdir: Path) -> None:
+    subprocess.run(
+        [str(VENV_BIN / "codeinterview"), "migrate"],
+        env=env,
+        check=True,
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _ours_command(port: int) -> list[str]:
+    return [str(VENV_BIN / "codeinterview"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+
+
 def start_server(name: str, pinning: Pinning, extra_env: dict[str, str] | None = None) -> Server:
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
-    log_path = workdir / "server.log"
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DATABASE_URL")}
     pg_database = None
-    if name in ("ours-sqlite", "ours-pg"):
-        env.update(OURS_DEFAULT_ENV)
-        env["SECRET_KEY"] = secrets.token_urlsafe(32)
-        if name == "ours-sqlite":
-            env["DATABASE_URL"] = f"sqlite:///{workdir}/bench.db"
-        else:
-            pg_database = create_pg_database("srv")
-            env["DATABASE_URL"] = f"{PG_BASE}/{pg_database}"
-            subprocess.run(
-                [str(VENV_BIN / "codeinterview"), "migrate"],
-                env=env,
-                check=True,
-                cwd=workdir,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        env.update(extra_env or {})
-        command = [str(VENV_BIN / "codeinterview"), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if name == "ours-sqlite":
+        env = _ours_env(extra_env, DATABASE_URL=f"sqlite:///{workdir}/bench.db")
+        command = _ours_command(port)
+        framing = "ours"
+    elif name == "ours-pg":
+        pg_database = create_pg_database("srv")
+        env = _ours_env(extra_env, DATABASE_URL=f"{PG_BASE}/{pg_database}")
+        _migrate(env, workdir)
+        command = _ours_command(port)
         framing = "ours"
     elif name == "y-websocket":
         ensure_node_peers()
@@ -363,6 +384,26 @@ def start_server(name: str, pinning: Pinning, extra_env: dict[str, str] | None =
         framing = "plain"
     else:
         raise ValueError(f"unknown server {name!r}; choose from {', '.join(ALL_SERVERS)}")
+    postgres = "postgres" if pg_database else None
+    return _launch(
+        name, command, env, workdir, port, framing, pinning, pg_database=pg_database, extra=postgres
+    )
+
+
+def _launch(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    workdir: Path,
+    port: int,
+    framing: str,
+    pinning: Pinning,
+    *,
+    pg_database: str | None = None,
+    extra: str | None = None,
+) -> Server:
+    """Start `command` pinned as a server, wait until it listens on `port`, then watch it."""
+    log_path = workdir / "server.log"
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(
             command,
@@ -378,5 +419,67 @@ def start_server(name: str, pinning: Pinning, extra_env: dict[str, str] | None =
     except BaseException:
         server.stop()
         raise
-    server.monitor = Monitor(proc.pid, extra="postgres" if pg_database else None)
+    server.monitor = Monitor(proc.pid, extra=extra)
     return server
+
+
+# -- our server as a cluster -------------------------------------------------------------------
+
+
+@dataclass
+class Cluster:
+    """Nodes of our server sharing one PostgreSQL database and live sessions through a private Redis."""
+
+    nodes: list[Server]
+    redis: Server
+    pg_database: str
+    name: str = "ours-pg cluster"
+
+    def stop(self, keep_log: Path | None = None) -> None:
+        """Stop it; with `keep_log`, copy each process's log to `<keep_log>-<process>.log`."""
+
+        def copy_as(part: str) -> Path | None:
+            return keep_log.with_name(f"{keep_log.name}-{part}") if keep_log is not None else None
+
+        for index, node in enumerate(self.nodes):  # before Redis, so their last frames go out
+            node.stop(copy_as(f"node{index + 1}"))
+        self.redis.stop(copy_as("redis"))
+        drop_pg_database(self.pg_database)
+
+
+def start_redis(pinning: Pinning) -> Server:
+    """A private redis-server (no persistence) on a free port, pinned like a server."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: apt-get install redis-server")
+    workdir = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    port = free_port()
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    return _launch("redis", command, dict(os.environ), workdir, port, "redis", pinning)
+
+
+def start_cluster(pinning: Pinning, extra_env: dict[str, str] | None = None, nodes: int = 2) -> Cluster:
+    """`nodes` ours-pg servers on one fresh database, with one SECRET_KEY and a private Redis."""
+    redis = start_redis(pinning)
+    pg_database = create_pg_database("cluster")
+    started: list[Server] = []
+    try:
+        env = _ours_env(
+            extra_env,
+            DATABASE_URL=f"{PG_BASE}/{pg_database}",
+            REDIS_URL=f"redis://127.0.0.1:{redis.port}/0",
+        )
+        for index in range(nodes):
+            workdir = Path(tempfile.mkdtemp(prefix=f"bench-cluster-node{index + 1}-"))
+            if index == 0:
+                _migrate(env, workdir)
+            port = free_port()
+            postgres = "postgres" if index == 0 else None  # machine-wide: counted once
+            name = f"ours-pg node {index + 1}"
+            started.append(
+                _launch(name, _ours_command(port), env, workdir, port, "ours", pinning, extra=postgres)
+            )
+    except BaseException:
+        Cluster(started, redis, pg_database).stop()
+        raise
+    return Cluster(started, redis, pg_database)

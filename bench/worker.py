@@ -3,7 +3,9 @@
 Each command line gets one JSON reply line on stdout (stdout carries nothing else). Commands:
 
 - {"cmd": "connect", "sessions": [[client, ...], ...], "concurrency": 64, "timeout": 60}
-  where client = {"url": ..., "doc": <hocuspocus document name or null>}. Opens every client,
+  where client = {"url": ..., "doc": <hocuspocus document name or null>, "receivers": other
+  participants, and in the cluster scenario "node": its server node, "remote_receivers": how many
+  of the others are on another node}. Opens every client,
   sends sync step 1 (after the auth message for Hocuspocus) and its awareness state, waits until
   each has received sync step 2. Connections stay open, answering pings and queryAwareness,
   until "close".
@@ -16,7 +18,8 @@ Each command line gets one JSON reply line on stdout (stdout carries nothing els
 - {"cmd": "close"}: close everything and exit.
 
 Latency = receipt time at each OTHER client of the session minus the sender's send time, both
-read from time.monotonic() in this process (sessions never span two worker processes).
+read from time.monotonic() in this process (sessions never span two worker processes), reported
+apart for receivers on the sender's server node and on another node.
 An update is recognised by the (clientID, clock) of its first struct, an awareness update by
 (clientID, clock) of its first entry; both survive every server's re-encoding.
 """
@@ -41,31 +44,51 @@ from bench.ws import Closed, WebSocket, connect
 
 monotonic = time.monotonic
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
+LOCALITIES = ("same_node", "cross_node")
 
 
 class Recorder:
-    """Send times of the measured messages and what arrived, for one step."""
+    """Send times of the measured messages and what arrived, for one step.
 
-    __slots__ = ("sent", "lat", "expected", "received", "late_or_unknown")
+    Receipts are kept apart by whether the receiver is connected to the sender's server node
+    (index 0; every receipt outside the cluster scenario) or to another node (index 1).
+    """
+
+    __slots__ = ("sent", "lat", "expected", "received")
 
     def __init__(self) -> None:
-        self.sent: dict[tuple[int, int], list[float]] = {}  # key -> [send time, receivers left]
-        self.lat: list[float] = []
-        self.expected = 0
-        self.received = 0
-        self.late_or_unknown = 0
+        # key -> [send time, receivers left, sender's node]
+        self.sent: dict[tuple[int, int], list[float]] = {}
+        self.lat: tuple[list[float], list[float]] = ([], [])
+        self.expected = [0, 0]
+        self.received = [0, 0]
 
-    def record_send(self, key: tuple[int, int], at: float, receivers: int) -> None:
-        self.sent[key] = [at, receivers]
-        self.expected += receivers
+    def record_send(self, key: tuple[int, int], at: float, sender: Client) -> None:
+        self.sent[key] = [at, sender.receivers, sender.node]
+        self.expected[0] += sender.receivers - sender.remote_receivers
+        self.expected[1] += sender.remote_receivers
 
-    def record_receipt(self, key: tuple[int, int], at: float) -> None:
+    def record_receipt(self, key: tuple[int, int], at: float, node: int) -> None:
         entry = self.sent.get(key)
         if entry is None or entry[1] <= 0:
             return
         entry[1] -= 1
-        self.received += 1
-        self.lat.append(at - entry[0])
+        remote = int(entry[2] != node)
+        self.received[remote] += 1
+        self.lat[remote].append(at - entry[0])
+
+    def complete(self) -> bool:
+        return sum(self.received) >= sum(self.expected)
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        return {
+            locality: {
+                "latencies_ms": [round(x * 1000, 3) for x in self.lat[index]],
+                "expected": self.expected[index],
+                "received": self.received[index],
+            }
+            for index, locality in enumerate(LOCALITIES)
+        }
 
 
 class Client:
@@ -86,6 +109,8 @@ class Client:
         "synced",
         "synced_at",
         "receivers",
+        "remote_receivers",
+        "node",
         "rng",
         "closed",
     )
@@ -110,6 +135,9 @@ class Client:
         self.synced = trio.Event()
         self.synced_at = 0.0
         self.receivers = receivers
+        # Which server node this client is on, and how many of its receivers are on another one.
+        self.node = int(spec.get("node", 0))
+        self.remote_receivers = int(spec.get("remote_receivers", 0))
         self.closed: Closed | None = None
 
     def _on_transaction(self, event: TransactionEvent) -> None:
@@ -157,7 +185,7 @@ class Client:
                 _, start = yproto.read_varuint(payload, pos + 2)
                 key = yproto.first_struct_id(payload, start)
                 if key is not None and key[0] != self.cid:
-                    self.worker.edits.record_receipt(key, now)
+                    self.worker.edits.record_receipt(key, now, self.node)
                 return None
             if sub == 1:
                 if not self.synced.is_set():
@@ -173,7 +201,7 @@ class Client:
             _, start = yproto.read_varuint(payload, pos + 1)
             key = yproto.first_awareness_id(payload, start)
             if key is not None and key[0] != self.cid:
-                self.worker.awareness.record_receipt(key, now)
+                self.worker.awareness.record_receipt(key, now, self.node)
             return None
         if kind == 3:  # queryAwareness: answer like a y-websocket provider (also our heartbeat)
             return self.aw_frame
@@ -300,14 +328,14 @@ class Worker:
                     if kind == 0:
                         client.prepare_edit()  # ~20 µs of pycrdt, outside the timed span
                         if measured:
-                            edits.record_send(client.next_key, monotonic(), client.receivers)
+                            edits.record_send(client.next_key, monotonic(), client)
                             sent["edits"] += 1
                         client.ws.send_now(client.next_frame, nursery_for_drains)
                         heapq.heappush(heap, (due + period_e, seq, 0, client))
                     else:
                         frame, key = client.next_awareness()
                         if measured:
-                            aware.record_send(key, monotonic(), client.receivers)
+                            aware.record_send(key, monotonic(), client)
                             sent["awareness"] += 1
                         client.ws.send_now(frame, nursery_for_drains)
                         heapq.heappush(heap, (due + period_a, seq, 1, client))
@@ -332,7 +360,7 @@ class Worker:
         # Let stragglers arrive; stop early once everything is in.
         deadline = monotonic() + drain
         while monotonic() < deadline:
-            if edits.received >= edits.expected and aware.received >= aware.expected:
+            if edits.complete() and aware.complete():
                 break
             await trio.sleep(0.05)
         cpu = 0.0
@@ -346,12 +374,7 @@ class Worker:
             "awareness_rate": aw_rate,
             "clients": len(clients),
             "sent": sent,
-            "edit_latencies_ms": [round(x * 1000, 3) for x in edits.lat],
-            "edit_expected": edits.expected,
-            "edit_received": edits.received,
-            "awareness_latencies_ms": [round(x * 1000, 3) for x in aware.lat],
-            "awareness_expected": aware.expected,
-            "awareness_received": aware.received,
+            "receipts": {"edit": edits.report(), "awareness": aware.report()},
             "schedule_lag_ms": [round(x * 1000, 3) for x in lags],
             "generator_cpu": cpu,
             "open_connections": sum(1 for c in self.clients if c.closed is None),
