@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     ws_auth_timeout_seconds: float = Field(default=5.0, gt=0)
     ws_ping_interval_seconds: float = Field(default=20.0, gt=0)
     ws_ping_timeout_seconds: float = Field(default=20.0, gt=0)
+    ws_close_timeout_seconds: float = Field(default=2.0, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
 
     rate_limits_enabled: bool = True

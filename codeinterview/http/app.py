@@ -14,8 +14,10 @@ from codeinterview.http.errors import install_error_handlers
 from codeinterview.http.guard import install_lookup_guard
 from codeinterview.http.health import health
 from codeinterview.http.page import page
+from codeinterview.http.request_body import BODY_WAIT_SECONDS, ResponseAfterBody
 from codeinterview.http.rest import api
 from codeinterview.http.socket import SessionSockets
+from codeinterview.http.websocket_close import CompleteCloseHandshake
 from codeinterview.http.ws import socket_handler
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime, run_runtime
@@ -52,7 +54,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
     app.asgi_app = SessionSockets(  # type: ignore[assignment, method-assign]
         app.asgi_app, socket_handler(lambda: app.extensions["codeinterview"])
     )
+    _install_connection_repairs(app, settings)
     return app
+
+
+def _install_connection_repairs(app: QuartTrio, settings: Settings) -> None:
+    """Outermost, so that every route and every socket gets them (see each module for why)."""
+    app.asgi_app = ResponseAfterBody(  # type: ignore[method-assign]
+        CompleteCloseHandshake(app.asgi_app, settings.ws_close_timeout_seconds),
+        settings.max_body_bytes,
+        BODY_WAIT_SECONDS,
+    )
 
 
 def _install_lifespan(app: QuartTrio, settings: Settings, clock: Clock) -> None:

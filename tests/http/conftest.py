@@ -10,6 +10,7 @@ import httpx
 import pytest
 import trio
 from hypercorn.trio import serve
+from quart_trio import QuartTrio
 
 from codeinterview.clock import ManualClock
 from codeinterview.config import Settings
@@ -46,9 +47,13 @@ async def start_server(database_url: str, clock: ManualClock) -> AsyncIterator[S
     servers: list[Server] = []
     async with trio.open_nursery() as nursery:
 
-        async def start(**overrides: object) -> Server:
+        async def start(
+            *, configure: Callable[[QuartTrio], None] | None = None, **overrides: object
+        ) -> Server:
             settings = Settings(database_url=database_url, secret_key=TEST_SECRET, **overrides)
             app = create_app(settings, clock=clock)
+            if configure is not None:
+                configure(app)  # e.g. a test-only route
             stop = trio.Event()
             config = hypercorn_config(settings, "127.0.0.1", 0)
             trigger = drain_then_stop(app, stop.wait)
