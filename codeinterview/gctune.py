@@ -1,25 +1,54 @@
-"""Garbage-collector settings for a server that holds many long-lived connections.
+"""Garbage-collector policy for a server that holds many long-lived connections.
 
-CPython's full collection walks every tracked object and stops the whole event loop while it
-does; with a thousand live connections that is a few hundred thousand objects and a pause of
-hundreds of milliseconds for every session at once. Reference counting frees nearly all of
-this server's garbage, so full passes can be rare. Objects that exist once the app is built
-(modules, classes, the app itself) live as long as the process: freezing them takes them out of
-every later pass.
+CPython's collections stop the whole event loop for as long as they walk objects. Measured at
+interview load (bench/RESULTS.md), its default policy paused every session for 20-60 ms several
+times a second and for 100-500 ms on each full pass:
+
+- An event loop rebuilds a task's chain of waiting coroutines after every message, and those
+  live until the task's next message, typically a second. Such objects survive the young
+  collections and die later, so every generation keeps walking tens of thousands of them, and
+  the young trigger (allocations minus deallocations) rarely fires because the two balance.
+- A full pass walks every tracked object: with a thousand connections, hundreds of thousands.
+
+So the policy is: every `FREEZE_INTERVAL_SECONDS`, collect the young generations (which hold
+only what was allocated since the last round, so the pause stays around a millisecond; this
+also frees cycles that are already garbage) and then freeze everything that survived, which
+takes it out of all later passes. Frozen objects are still freed by reference counting, which
+frees nearly all of this server's garbage; only a cycle that becomes garbage after being frozen
+waits for the next full pass. That pass (unfreeze, collect everything, freeze again) runs when
+the frozen set has grown by a quarter since the last one, as CPython's own rule for full passes,
+and at least every `FULL_INTERVAL_SECONDS`.
 """
 
 from __future__ import annotations
 
 import gc
 
-# Young collections stay at CPython's default size (700), so each pause stays short; a full
-# pass is considered after 100 middle-generation passes instead of 10 (and, as always, only
-# once the objects that survived since the last full pass are a quarter of those before).
-THRESHOLDS = (700, 10, 100)
+import trio
+
+FREEZE_INTERVAL_SECONDS = 0.025
+FULL_INTERVAL_SECONDS = 600.0
+FULL_GROWTH = 1.25
 
 
 def tune_for_serving() -> None:
     """Call once, after the app is built and before connections arrive."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*THRESHOLDS)
+
+
+async def collect_forever(
+    interval: float = FREEZE_INTERVAL_SECONDS, full_interval: float = FULL_INTERVAL_SECONDS
+) -> None:
+    baseline = gc.get_freeze_count()
+    last_full = trio.current_time()
+    while True:
+        await trio.sleep(interval)
+        gc.collect(1)
+        gc.freeze()
+        now = trio.current_time()
+        if gc.get_freeze_count() > baseline * FULL_GROWTH or now - last_full > full_interval:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            baseline, last_full = gc.get_freeze_count(), now

@@ -55,4 +55,7 @@ async def run_server(settings: Settings, host: str, port: int, *, clock: Clock |
     app = create_app(settings, clock=clock)
     config = hypercorn_config(settings, host, port)
     gctune.tune_for_serving()
-    await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(gctune.collect_forever)
+        await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))
+        nursery.cancel_scope.cancel()

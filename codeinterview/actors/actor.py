@@ -60,6 +60,13 @@ class ActorSettings:
     resync_interval: float = math.inf  # finite only in a cluster
 
 
+def _take_queued(receive: trio.MemoryReceiveChannel[Command]) -> Command | None:
+    try:
+        return receive.receive_nowait()
+    except trio.WouldBlock:
+        return None
+
+
 class SessionActor:
     def __init__(
         self,
@@ -123,13 +130,10 @@ class SessionActor:
         unyielded = 0
         while not self.finished and self._next_deadline() == deadline:
             unyielded += 1
-            if unyielded < COMMANDS_PER_YIELD:
-                try:
-                    command = receive.receive_nowait()
-                except trio.WouldBlock:
-                    command = await receive.receive()
-                    unyielded = 0
-            else:
+            command = _take_queued(receive) if unyielded < COMMANDS_PER_YIELD else None
+            if command is None:
+                # Awaited outside the `except` that noticed the empty queue: waiting inside it
+                # would keep the exception, its traceback and frames alive while the actor idles.
                 command = await receive.receive()
                 unyielded = 0
             await self.handle(command)
