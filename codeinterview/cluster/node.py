@@ -90,14 +90,21 @@ class ClusterNode:
             nursery.start_soon(self._refresh_presence)
 
     async def _write_presence(self) -> None:
+        # Changes queued while the previous write was out go together (a wave of joins is many).
         async for session_id in self._presence_receive:
-            await self.bus.set_presence(session_id, self.presence.get(session_id, frozenset()))
+            changed = {session_id}
+            while True:
+                try:
+                    changed.add(self._presence_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            await self.bus.set_presence({each: self.presence.get(each, frozenset()) for each in changed})
 
     async def _refresh_presence(self) -> None:
         while True:
             await trio.sleep(PRESENCE_REFRESH_SECONDS)
-            for session_id, online in list(self.presence.items()):
-                await self.bus.set_presence(session_id, online)
+            if self.presence:
+                await self.bus.set_presence(dict(self.presence))
 
     async def online(self, session_id: str) -> frozenset[str]:
         return await self.bus.online(session_id)
@@ -112,6 +119,6 @@ async def open_cluster_node(redis_url: str | None) -> AsyncIterator[ClusterNode 
     from codeinterview.cluster.redis import open_redis_bus
 
     node_id = uuid.uuid4().bytes
-    async with open_redis_bus(redis_url, node_id.hex()) as bus:
+    async with open_redis_bus(redis_url, node_id) as bus:
         log.info("cluster node %s on %s", node_id.hex(), redis_url.rsplit("@", 1)[-1])
         yield ClusterNode(bus, node_id)

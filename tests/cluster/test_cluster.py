@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
-import trio
 from pycrdt import Doc
 from trio_websocket import ConnectionClosed
 
@@ -34,9 +33,11 @@ async def test_clients_on_different_nodes_converge(postgres_url: str, redis_serv
         async with httpx.AsyncClient(base_url=one.base_url) as http:
             created = await create_session(http, code="")
             candidate = await join(http, created.id, created.candidate_invite)
-        async with yjs_client(one.ws_url, created.id, created.token) as ada, yjs_client(
-            two.ws_url, created.id, str(candidate["token"])
-        ) as grace, json_client(three.ws_url, created.id, created.token) as watcher:
+        async with (
+            yjs_client(one.ws_url, created.id, created.token) as ada,
+            yjs_client(two.ws_url, created.id, str(candidate["token"])) as grace,
+            json_client(three.ws_url, created.id, created.token) as watcher,
+        ):
             for n in range(10):
                 ada.text.insert(len(ada.code), f"a{n} ")
                 grace.text.insert(0, f"g{n} ")
@@ -49,7 +50,9 @@ async def test_clients_on_different_nodes_converge(postgres_url: str, redis_serv
             await watcher.send("code_update", {"code": ada.code + "// from node three\n"})
             await ada.wait_until(lambda: ada.code.endswith("// from node three\n"))
             async with httpx.AsyncClient(base_url=three.base_url) as http:
-                people = await http.get(f"/api/v1/sessions/{created.id}/participants", headers=bearer(created.token))
+                people = await http.get(
+                    f"/api/v1/sessions/{created.id}/participants", headers=bearer(created.token)
+                )
             online = {p["id"]: p["is_online"] for p in people.json()["data"]}
             assert online == {created.creator_id: True, candidate["id"]: True}
             final = ada.code
@@ -88,9 +91,10 @@ async def test_redis_restart_heals(postgres_url: str, redis_server: RedisServer)
     async with nodes(2, postgres_url, redis_server) as (one, two):
         async with httpx.AsyncClient(base_url=one.base_url) as http:
             created = await create_session(http, code="")
-        async with yjs_client(one.ws_url, created.id, created.token) as ada, yjs_client(
-            two.ws_url, created.id, created.token
-        ) as grace:
+        async with (
+            yjs_client(one.ws_url, created.id, created.token) as ada,
+            yjs_client(two.ws_url, created.id, created.token) as grace,
+        ):
             await ada.insert(0, "before;")
             await grace.wait_until(lambda: grace.code == "before;")
             await redis_server.stop()
@@ -107,11 +111,13 @@ async def test_ending_and_removal_reach_every_node(postgres_url: str, redis_serv
         async with httpx.AsyncClient(base_url=one.base_url) as http:
             created = await create_session(http)
             candidate = await join(http, created.id, created.candidate_invite)
-            async with json_client(two.ws_url, created.id, str(candidate["token"])) as removed, json_client(
-                two.ws_url, created.id, created.token
-            ) as interviewer:
+            async with (
+                json_client(two.ws_url, created.id, str(candidate["token"])) as removed,
+                json_client(two.ws_url, created.id, created.token) as interviewer,
+            ):
                 await http.delete(
-                    f"/api/v1/sessions/{created.id}/participants/{candidate['id']}", headers=bearer(created.token)
+                    f"/api/v1/sessions/{created.id}/participants/{candidate['id']}",
+                    headers=bearer(created.token),
                 )
                 assert (await closed_with(removed.socket))[0] == 4403
                 await http.delete(f"/api/v1/sessions/{created.id}", headers=bearer(created.token))
