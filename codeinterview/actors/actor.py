@@ -229,7 +229,7 @@ class SessionActor:
                 if outbox is None:
                     continue
                 try:
-                    outbox.channel.send_nowait(payload)
+                    outbox.send_nowait(payload)
                 except trio.WouldBlock:
                     self.kick(connection_id, Close(CloseCode.TOO_SLOW, "too slow to keep up"))
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -259,7 +259,7 @@ class SessionActor:
     def _forget(self, connection_id: int) -> None:
         outbox = self.outboxes.pop(connection_id, None)
         if outbox is not None:
-            outbox.channel.close()
+            outbox.end()
         effects = self.live.disconnect(connection_id)
         self._announce_presence()
         if not self.outboxes:
@@ -280,7 +280,7 @@ class SessionActor:
         """Close every connection without consulting the session state (it may be broken)."""
         for outbox in self.outboxes.values():
             outbox.close = close
-            outbox.channel.close()
+            outbox.end()
         self.outboxes.clear()
         if self.on_presence is not None and self.announced:
             self.on_presence(self.live.session_id, frozenset())

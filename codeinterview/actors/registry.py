@@ -240,7 +240,7 @@ def _refuse_pending(receive: trio.MemoryReceiveChannel[Command]) -> None:
         if isinstance(reply, Reply):
             reply.fail(ActorStopped())
         elif isinstance(command, Connect):
-            command.outbox.channel.close()
+            command.outbox.end()
         elif isinstance(command, Shutdown):
             command.done.set()
     receive.close()

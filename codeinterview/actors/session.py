@@ -73,7 +73,9 @@ class LiveSession:
     def connect(self, peer: PeerInfo, roster: Iterable[ParticipantRecord] = ()) -> Effects:
         effects = Effects()
         first = not self.connections_of(peer.participant.id)
-        self.roster.update((p.id, p) for p in roster)
+        # Each connection brings its own copy of the roster: keep the record already held
+        # when it is unchanged, so that the session's connections share one.
+        self.roster.update((p.id, p) for p in roster if self.roster.get(p.id) != p)
         self.roster[peer.participant.id] = peer.participant
         self.peers[peer.connection_id] = peer
         if peer.protocol == "yjs":

@@ -4,12 +4,18 @@ Session sockets bypass Quart's WebSocket wrapper. That wrapper gives every conne
 tasks, a queue hop and a signal dispatch per message, and a request context; at interview load
 this was most of the server's CPU per frame and about half of its live objects (which every
 full garbage-collection pass walks, stalling every session). Everything else is served by Quart.
+
+An idle connection waits in its reader for as long as it is open, so every coroutine on that
+wait, and everything their frames refer to, is memory held per connection: the middleware
+below hands its handler's coroutine straight to its caller, a `Socket` keeps only the ASGI
+scope (which the server holds anyway) and parses headers and query arguments when asked, and
+the reader awaits `next_message` itself (see `frame_of`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -29,30 +35,41 @@ class SocketClosed(Exception):
 class Socket:
     """One accepted-or-pending WebSocket: headers, query arguments, frames in and out."""
 
-    __slots__ = ("_receive", "_send", "args", "headers", "remote_addr")
+    __slots__ = ("_scope", "_send", "next_message")
 
     def __init__(self, scope: Mapping[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
-        self._receive = receive
+        self._scope = scope
         self._send = send
-        self.headers = _first_values(
-            (name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in scope["headers"]
+        # The ASGI receive itself: `frame_of(await socket.next_message())` reads a frame with no
+        # coroutine of ours between the reader and the server.
+        self.next_message = receive
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers, names lower-cased (read during the handshake only, so not kept)."""
+        return _first_values(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in self._scope["headers"]
         )
-        self.args = _first_values(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        client = scope.get("client")
-        self.remote_addr: str | None = client[0] if client else None
+
+    @property
+    def args(self) -> dict[str, str]:
+        """Query arguments (read during the handshake only, so not kept)."""
+        return _first_values(parse_qsl(self._scope["query_string"].decode("latin-1"), keep_blank_values=True))
+
+    @property
+    def remote_addr(self) -> str | None:
+        client = self._scope.get("client")
+        return client[0] if client else None
 
     async def accept(self) -> None:
-        message = await self._receive()
+        message = await self.next_message()
         if message["type"] != "websocket.connect":
             raise SocketClosed()
         await self._send({"type": "websocket.accept"})
 
     async def receive(self) -> bytes | str:
-        message = await self._receive()
-        if message["type"] != "websocket.receive":
-            raise SocketClosed()
-        data: bytes | None = message.get("bytes")
-        return data if data is not None else message["text"]
+        return frame_of(await self.next_message())
 
     async def send(self, data: bytes | str) -> None:
         if isinstance(data, bytes):
@@ -64,7 +81,15 @@ class Socket:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
 
-def _first_values(pairs: Any) -> dict[str, str]:
+def frame_of(message: AsgiMessage) -> bytes | str:
+    """The frame in an ASGI message; `SocketClosed` if the message says the peer has gone."""
+    if message["type"] != "websocket.receive":
+        raise SocketClosed()
+    data: bytes | None = message.get("bytes")
+    return data if data is not None else message["text"]
+
+
+def _first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     """Like Quart's MultiDicts' `get`: the first value of a repeated name wins."""
     values: dict[str, str] = {}
     for name, value in pairs:
@@ -73,16 +98,18 @@ def _first_values(pairs: Any) -> dict[str, str]:
 
 
 class SessionSockets:
-    """ASGI middleware: WebSockets to `/ws/sessions/{id}` go to `handler`, the rest to `app`."""
+    """ASGI middleware: WebSockets to `/ws/sessions/{id}` go to `handler`, the rest to `app`.
+
+    Not a coroutine function: it returns the handler's (or the app's) coroutine for its caller
+    to await, so no frame of its own stays on every open connection's stack."""
 
     def __init__(self, app: AsgiApp, handler: SocketHandler) -> None:
         self._app = app
         self._handler = handler
 
-    async def __call__(self, scope: dict[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
+    def __call__(self, scope: dict[str, Any], receive: AsgiReceive, send: AsgiSend) -> Awaitable[None]:
         if scope["type"] == "websocket":
             match = SESSION_PATH.fullmatch(scope["path"])
             if match is not None:
-                await self._handler(Socket(scope, receive, send), match["session_id"])
-                return
-        await self._app(scope, receive, send)
+                return self._handler(Socket(scope, receive, send), match["session_id"])
+        return self._app(scope, receive, send)

@@ -20,7 +20,6 @@ from codeinterview.actors.messages import (
     Connect,
     Disconnect,
     Outbox,
-    Outgoing,
     PeerInfo,
     Protocol,
     ReceiveEvent,
@@ -32,7 +31,7 @@ from codeinterview.closecodes import CloseCode
 from codeinterview.config import Settings
 from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthorized
 from codeinterview.http import wire
-from codeinterview.http.socket import Socket, SocketClosed, SocketHandler
+from codeinterview.http.socket import Socket, SocketClosed, SocketHandler, frame_of
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime
 from codeinterview.service import Caller, SessionService
@@ -57,12 +56,15 @@ class Rejected(Exception):
         self.close = Close(code, reason)
 
 
-@dataclass
+@dataclass(slots=True)
 class Connection:
+    """A joined connection: its socket, and the queues its reader and writer use."""
+
     socket: Socket
     connection_id: int
-    session_id: str
-    protocol: Protocol | None
+    protocol: Protocol
+    inbox: trio.MemorySendChannel[Command]  # the session actor's
+    outbox: Outbox  # frames from the actor, for the writer
     strikes: int = 0
     closed: bool = False
 
@@ -89,21 +91,43 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
         except SocketClosed:
             return
         runtime = runtime_of()
-        address = socket.remote_addr or "unknown"
+        # Set-up runs in calls that have returned before the connection settles down to wait,
+        # so nothing it loaded (the caller's records, the roster) stays with the connection.
+        joined = await _open(runtime, socket, session_id)
+        if joined is None:
+            return
+        connection, first_frame = joined
+        runtime.metrics.connections.inc()
+        _log_opened(connection)
         try:
-            _check_origin(socket, runtime.settings)
-            if runtime.limits.blocked("failures", address) is not None:
-                runtime.metrics.rate_limited.labels("failures").inc()
-                raise Rejected(CloseCode.TOO_SLOW, "too many failed attempts; try again later")
-            await serve_socket(runtime, socket, session_id)
-        except Rejected as rejected:
-            if rejected.close.code in COUNTED_FAILURES:
-                runtime.limits.hit("failures", address)
-            await close_socket(socket, rejected.close)
-        except SocketClosed:
-            pass  # gone before it joined
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_write, connection, nursery.cancel_scope)
+                await _read(connection, first_frame, runtime, nursery.cancel_scope)
+        finally:
+            await _closed(runtime, connection)
 
     return session_socket
+
+
+async def _open(
+    runtime: Runtime, socket: Socket, session_id: str
+) -> tuple[Connection, bytes | str | None] | None:
+    """Check, authenticate and join: the connection and its first frame, or `None` if the
+    socket was refused (and closed with the reason) or has gone."""
+    address = socket.remote_addr or "unknown"
+    try:
+        _check_origin(socket, runtime.settings)
+        if runtime.limits.blocked("failures", address) is not None:
+            runtime.metrics.rate_limited.labels("failures").inc()
+            raise Rejected(CloseCode.TOO_SLOW, "too many failed attempts; try again later")
+        return await _join_session(runtime, socket, session_id)
+    except Rejected as rejected:
+        if rejected.close.code in COUNTED_FAILURES:
+            runtime.limits.hit("failures", address)
+        await close_socket(socket, rejected.close)
+    except SocketClosed:
+        pass  # gone before it joined
+    return None
 
 
 def _check_origin(socket: Socket, settings: Settings) -> None:
@@ -116,7 +140,9 @@ def _check_origin(socket: Socket, settings: Settings) -> None:
     raise Rejected(CloseCode.FORBIDDEN, "origin not allowed")
 
 
-async def serve_socket(runtime: Runtime, socket: Socket, session_id: str) -> None:
+async def _join_session(
+    runtime: Runtime, socket: Socket, session_id: str
+) -> tuple[Connection, bytes | str | None]:
     settings = runtime.settings
     protocol = _requested_protocol(socket)
     first_frame: bytes | str | None = None
@@ -129,13 +155,17 @@ async def serve_socket(runtime: Runtime, socket: Socket, session_id: str) -> Non
     caller = await _authenticate(runtime.service, session_id, token)
     assert caller.participant is not None
     bind_session(session_id, caller.participant.id)
-    connection = Connection(socket, next(_connection_ids), session_id, protocol)
-    if connection.protocol is None:
+    connection_id = next(_connection_ids)
+    if protocol is None:
         # Speak only after the client has: a y-websocket client opens with sync step 1,
         # a JSON client with any text message. That picks the protocol without a flag.
         first_frame = await _receive_first_frame(socket, settings.ws_auth_timeout_seconds)
-        connection.protocol = "yjs" if isinstance(first_frame, bytes) else "json"
-    await run_connection(runtime, connection, caller, first_frame)
+        protocol = "yjs" if isinstance(first_frame, bytes) else "json"
+    outbox = Outbox(settings.outbound_queue_size)
+    roster = tuple(await runtime.store.list_participants(caller.session.id))
+    peer = PeerInfo(connection_id, caller.participant, protocol)
+    inbox = await _join(runtime.registry, session_id, Connect(peer, outbox, roster))
+    return Connection(socket, connection_id, protocol, inbox, outbox), first_frame
 
 
 def _requested_protocol(socket: Socket) -> Protocol | None:
@@ -202,27 +232,19 @@ async def close_socket(socket: Socket, close: Close) -> None:
         log.debug("closing a socket that was already closed", exc_info=True)
 
 
-async def run_connection(
-    runtime: Runtime, connection: Connection, caller: Caller, first_frame: bytes | str | None
-) -> None:
-    settings, registry = runtime.settings, runtime.registry
-    assert caller.participant is not None and connection.protocol is not None
-    send_side, receive_side = trio.open_memory_channel[Outgoing](settings.outbound_queue_size)
-    outbox = Outbox(send_side)
-    roster = tuple(await runtime.store.list_participants(caller.session.id))
-    peer = PeerInfo(connection.connection_id, caller.participant, connection.protocol)
-    inbox = await _join(registry, connection.session_id, Connect(peer, outbox, roster))
-    runtime.metrics.connections.inc()
+async def _closed(runtime: Runtime, connection: Connection) -> None:
+    close = connection.outbox.close
+    log.info("connection %d closed (%s)", connection.connection_id, close or "by peer")
+    runtime.metrics.connections.dec()
+    runtime.limits.forget("ws_messages", str(connection.connection_id))
+    await _leave(connection.inbox, connection.connection_id)
+
+
+def _log_opened(connection: Connection) -> None:
+    # Not logged from the connection's own coroutine: the logger's caller lookup gives the
+    # frame it stops at a frame object, which would then live as long as that coroutine, that
+    # is as long as the connection (measured: 140 bytes per connection).
     log.info("connection %d opened (%s)", connection.connection_id, connection.protocol)
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_write, connection, receive_side, outbox, nursery.cancel_scope)
-            await _read(connection, inbox, first_frame, runtime, nursery.cancel_scope)
-    finally:
-        log.info("connection %d closed (%s)", connection.connection_id, outbox.close or "by peer")
-        runtime.metrics.connections.dec()
-        runtime.limits.forget("ws_messages", str(connection.connection_id))
-        await _leave(inbox, connection.connection_id)
 
 
 async def _join(registry: Registry, session_id: str, connect: Connect) -> trio.MemorySendChannel[Command]:
@@ -250,27 +272,27 @@ async def _leave(inbox: trio.MemorySendChannel[Command], connection_id: int) -> 
 
 
 async def _read(
-    connection: Connection,
-    inbox: trio.MemorySendChannel[Command],
-    first_frame: bytes | str | None,
-    runtime: Runtime,
-    scope: trio.CancelScope,
+    connection: Connection, first_frame: bytes | str | None, runtime: Runtime, scope: trio.CancelScope
 ) -> None:
-    settings = runtime.settings
+    interval = runtime.settings.ws_ping_interval_seconds
     try:
         if first_frame is not None:
-            await _deliver(connection, inbox, first_frame, runtime)
+            await _deliver(connection, first_frame, runtime)
         while True:
-            await _deliver_until_silent(connection, inbox, runtime)
-            # Silent for the ping interval: probe it, and close it if it stays silent (a
-            # half-open TCP connection would otherwise hold its place in the session forever).
-            await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
-            frame: bytes | str | None = None
-            with trio.move_on_after(settings.ws_ping_timeout_seconds):
-                frame = await connection.socket.receive()
-            if frame is None:
-                raise Rejected(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping")
-            await _deliver(connection, inbox, frame, runtime)
+            # One scope for many frames, its deadline pushed on at most twice per interval: a
+            # scope, or even a deadline, per frame cost several percent of the CPU at load. So a
+            # silent peer is probed after between half an interval and an interval of silence.
+            # The loop is inline, and awaits the ASGI receive itself, because an idle connection
+            # keeps every coroutine on this wait (a few hundred bytes each) for as long as it is open.
+            with trio.CancelScope(deadline=trio.current_time() + interval) as silence:
+                while True:
+                    frame = frame_of(await connection.socket.next_message())
+                    now = trio.current_time()
+                    if silence.deadline - now < interval / 2:
+                        silence.deadline = now + interval
+                    await _deliver(connection, frame, runtime)
+                    del frame  # not held while the peer is silent
+            await _probe(connection, runtime)
     except (trio.BrokenResourceError, trio.ClosedResourceError, SocketClosed):
         pass  # the peer or the actor is gone; the writer closes the socket with its reason
     except Rejected as rejected:
@@ -279,39 +301,30 @@ async def _read(
         scope.cancel()
 
 
-async def _deliver_until_silent(
-    connection: Connection, inbox: trio.MemorySendChannel[Command], runtime: Runtime
-) -> None:
-    interval = runtime.settings.ws_ping_interval_seconds
-    # One scope for many frames, its deadline pushed on at most twice per interval: a scope,
-    # or even a deadline, per frame cost several percent of the CPU at load. So a silent peer
-    # is probed after between half an interval and an interval of silence.
-    with trio.CancelScope(deadline=trio.current_time() + interval) as silence:
-        while True:
-            frame = await connection.socket.receive()
-            now = trio.current_time()
-            if silence.deadline - now < interval / 2:
-                silence.deadline = now + interval
-            await _deliver(connection, inbox, frame, runtime)
+async def _probe(connection: Connection, runtime: Runtime) -> None:
+    """The peer has been silent for the ping interval: probe it, and close it if it stays silent
+    (a half-open TCP connection would otherwise hold its place in the session forever)."""
+    await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
+    frame: bytes | str | None = None
+    with trio.move_on_after(runtime.settings.ws_ping_timeout_seconds):
+        frame = await connection.socket.receive()
+    if frame is None:
+        raise Rejected(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping")
+    await _deliver(connection, frame, runtime)
 
 
-async def _deliver(
-    connection: Connection,
-    inbox: trio.MemorySendChannel[Command],
-    frame: bytes | str,
-    runtime: Runtime,
-) -> None:
+async def _deliver(connection: Connection, frame: bytes | str, runtime: Runtime) -> None:
     runtime.metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
     command = _admit(connection, frame, runtime)
     if command is None:
         return
     try:
-        inbox.send_nowait(command)
+        connection.inbox.send_nowait(command)
     except trio.WouldBlock:
         # The session is behind: wait for it, and never drop the frame on a timer's cancel.
         with trio.CancelScope(shield=True) as wait:
             wait.deadline = trio.current_time() + STALLED_SESSION_SECONDS
-            await inbox.send(command)
+            await connection.inbox.send(command)
         if wait.cancelled_caught:
             raise Rejected(CloseCode.INTERNAL_ERROR, "session not responding, reconnect") from None
 
@@ -342,20 +355,23 @@ def _command_for(connection: Connection, frame: bytes | str) -> Command | None:
     return None if message is None else ReceiveEvent(cid, message)
 
 
-async def _write(
-    connection: Connection,
-    receive: trio.MemoryReceiveChannel[Outgoing],
-    outbox: Outbox,
-    scope: trio.CancelScope,
-) -> None:
-    async with receive:
-        async for item in receive:
+async def _write(connection: Connection, scope: trio.CancelScope) -> None:
+    outbox = connection.outbox
+    try:
+        while True:
+            try:
+                item = await outbox.receive()
+            except trio.EndOfChannel:
+                break
             if outbox.close is not None:
                 break
             if isinstance(item, Close):
                 outbox.close = item
                 break
             await connection.send(item)
+            del item  # not held while waiting: it may be a whole document
+    finally:
+        outbox.stop()
     close = outbox.close or Close(CloseCode.INTERNAL_ERROR, "session restarted, reconnect")
     await connection.close(close)
     scope.cancel()
