@@ -61,7 +61,9 @@ class YjsClient:
         await self.socket.send_message(create_awareness_message(payload))
 
     async def receive_one(self) -> None:
-        message = await self.socket.get_message()
+        await self.handle(await self.socket.get_message())
+
+    async def handle(self, message: bytes | str) -> None:
         assert isinstance(message, bytes), f"binary client got a text frame: {message!r}"
         if message[0] == YMessageType.SYNC:
             self._remote = True

@@ -12,7 +12,7 @@ timeout is configured (tcp_server.py:100-115): together about a fifth of the ser
    cancellation cannot leave half a frame on the wire.
 2. `_read_data`: without a read timeout the loop reads without a scope per read.
 
-Both are checked against the source of `SUPPORTED_VERSIONS` only; any other version keeps
+Both are checked against the source of the versions `hypercorn_guard` supports only; any other version keeps
 Hypercorn's own code (and logs that it did).
 """
 
@@ -27,9 +27,10 @@ import trio
 from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio import tcp_server
 
+from codeinterview.http.hypercorn_guard import SUPPORTED_VERSIONS
+
 log = logging.getLogger(__name__)
 
-SUPPORTED_VERSIONS = ("0.17.", "0.18.")
 _original_protocol_send = tcp_server.TCPServer.protocol_send
 _original_read_data = tcp_server.TCPServer._read_data
 

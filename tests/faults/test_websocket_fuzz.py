@@ -41,12 +41,9 @@ from pycrdt import (
     Doc,
     Map,
     Text,
-    YMessageType,
-    YSyncMessageType,
     create_awareness_message,
     create_sync_message,
     create_update_message,
-    handle_sync_message,
 )
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
 
@@ -286,20 +283,9 @@ class StrictYjs(YjsClient):
         super().__init__(socket)
         self.seen = Seen("yjs", "the y-websocket bystander")
 
-    async def receive_one(self) -> None:
-        message = await self.socket.get_message()
+    async def handle(self, message: bytes | str) -> None:
         self.seen.take(message)
-        assert isinstance(message, bytes)
-        if message[0] == YMessageType.SYNC:
-            self._remote = True
-            try:
-                reply = handle_sync_message(message[1:], self.doc)
-            finally:
-                self._remote = False
-            if message[1] == YSyncMessageType.SYNC_STEP2:
-                self.synced = True
-            if reply is not None:
-                await self.socket.send_message(reply)
+        await super().handle(message)
 
     async def settle(self) -> None:
         """Ask for sync step 2 and read until it comes: everything queued before is read."""
