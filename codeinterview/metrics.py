@@ -24,6 +24,9 @@ class Metrics:
         self.messages_out = Counter(
             f"{PREFIX}_messages_out", "Frames queued to connections", ["kind"], registry=self.registry
         )
+        # Per-frame counters looked up once: `labels()` takes a lock and builds a key per call.
+        self.messages_in_of = {kind: self.messages_in.labels(kind) for kind in ("yjs", "json")}
+        self.messages_out_of = {kind: self.messages_out.labels(kind) for kind in ("yjs", "json")}
         self.fanout = Histogram(
             f"{PREFIX}_broadcast_fanout",
             "Recipients per broadcast",

@@ -245,7 +245,7 @@ class SessionActor:
     def _count(self, targets: Collection[int], payload: Outgoing) -> None:
         if targets:
             kind = "yjs" if isinstance(payload, bytes) else "json"
-            self.metrics.messages_out.labels(kind).inc(len(targets))
+            self.metrics.messages_out_of[kind].inc(len(targets))
             self.metrics.fanout.observe(len(targets))
 
     def kick(self, connection_id: int, close: Close) -> None:

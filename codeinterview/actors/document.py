@@ -120,6 +120,18 @@ def _collector(updates: list[bytes]) -> Callable[[TransactionEvent], None]:
     return collect
 
 
+class _Counter:
+    """An observer that counts the changes it is told of (and keeps nothing else)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, _: object) -> None:
+        self.count += 1
+
+
 class SessionDocument:
     """One session's shared document: Yjs text `code` + map `meta` (key "language").
 
@@ -137,12 +149,20 @@ class SessionDocument:
         # Never rebuilt from text when a state exists: a client holding the old items would
         # re-sync them next to the rebuilt ones and the text would appear twice.
         self._apply(initial_state(code, language) if state is None else state)
+        # An upper bound of the text's length in bytes: what it was when last measured plus
+        # every update since (an update holds the text it inserts). Measuring opens a pycrdt
+        # transaction, a few percent of the server's CPU when done for every edit.
+        self._size_bound = len(self._text)
         self._awareness = AwarenessTable()
         self._subscription = self._doc.observe(_collector(self._updates))
+        # Edits almost never touch `meta`: counting its changes spares reading it per edit.
+        self._meta_changes = _Counter()
+        self._meta_subscription = self._meta.observe(self._meta_changes)
 
     def close(self) -> None:
         """Release the document: an observed pycrdt Doc is never freed until unobserved."""
         self._doc.unobserve(self._subscription)
+        self._meta.unobserve(self._meta_subscription)
 
     @property
     def code(self) -> str:
@@ -151,7 +171,17 @@ class SessionDocument:
     @property
     def size(self) -> int:
         """The text's length in UTF-8 bytes (pycrdt counts in bytes), without rendering it."""
-        return len(self._text)
+        self._size_bound = len(self._text)
+        return self._size_bound
+
+    def fits(self, extra: int, limit: int) -> bool:
+        """Whether the text stays within `limit` bytes after growing by at most `extra`."""
+        return self._size_bound + extra <= limit or self.size + extra <= limit
+
+    @property
+    def meta_changes(self) -> int:
+        """How many transactions have changed `meta` (the language) so far."""
+        return self._meta_changes.count
 
     @property
     def language(self) -> str:
@@ -272,6 +302,7 @@ class SessionDocument:
         # One transaction per call gives one update; merging guards the one-message-per-frame
         # rule should a future change make two.
         update = updates[0] if len(updates) == 1 else merge_updates(*updates)
+        self._size_bound += len(update)
         return create_update_message(update)
 
 

@@ -61,6 +61,8 @@ class LiveSession:
         self.version = 0
         self.updated_at = updated_at
         self.language = document.language if document.language in LANGUAGES else "javascript"
+        # Checked again only when `meta` changes (or now, if the stored one is not ours).
+        self.meta_seen = document.meta_changes if document.language == self.language else -1
 
     # -- presence ---------------------------------------------------------------------------
 
@@ -118,7 +120,7 @@ class LiveSession:
         if peer.protocol == "json":
             # A JSON connection never receives binary frames, so it cannot use the Yjs protocol.
             return self.report_bad_input(connection_id, "binary frames need protocol=yjs")
-        if self.document.size + len(data) > self.max_code_bytes and data[:1] == b"\x00":
+        if data[:1] == b"\x00" and not self.document.fits(len(data), self.max_code_bytes):
             # A frame can add at most its own size; refusing it whole keeps the client honest
             # about what the server holds (it resyncs on reconnect).
             effects = Effects()
@@ -245,6 +247,9 @@ class LiveSession:
             effects.send(tuple(targets), self._event("code_update", payload, sender))
 
     def _check_language(self, effects: Effects, sender: PeerInfo | None) -> None:
+        if self.document.meta_changes == self.meta_seen:
+            return
+        self.meta_seen = self.document.meta_changes
         current = self.document.language
         if current == self.language:
             return

@@ -314,7 +314,7 @@ async def _probe(connection: Connection, runtime: Runtime) -> None:
 
 
 async def _deliver(connection: Connection, frame: bytes | str, runtime: Runtime) -> None:
-    runtime.metrics.messages_in.labels("yjs" if isinstance(frame, bytes) else "json").inc()
+    runtime.metrics.messages_in_of["yjs" if isinstance(frame, bytes) else "json"].inc()
     command = _admit(connection, frame, runtime)
     if command is None:
         return
