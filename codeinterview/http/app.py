@@ -17,7 +17,6 @@ from codeinterview.http.page import page
 from codeinterview.http.request_body import BODY_WAIT_SECONDS, ResponseAfterBody
 from codeinterview.http.rest import api
 from codeinterview.http.socket import SessionSockets
-from codeinterview.http.websocket_close import CompleteCloseHandshake
 from codeinterview.http.ws import socket_handler
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime, run_runtime
@@ -51,20 +50,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
     app.register_blueprint(page)
     _install_lifespan(app, settings, clock or WallClock())
     _install_cors(app, settings.cors_origins)
+    # Outermost, so that session sockets reach their handler through nothing else: every
+    # layer is a coroutine on every open connection's stack, and some are on every frame's path.
     app.asgi_app = SessionSockets(  # type: ignore[assignment, method-assign]
-        app.asgi_app, socket_handler(lambda: app.extensions["codeinterview"])
+        ResponseAfterBody(app.asgi_app, settings.max_body_bytes, BODY_WAIT_SECONDS),
+        socket_handler(lambda: app.extensions["codeinterview"]),
     )
-    _install_connection_repairs(app, settings)
     return app
-
-
-def _install_connection_repairs(app: QuartTrio, settings: Settings) -> None:
-    """Outermost, so that every route and every socket gets them (see each module for why)."""
-    app.asgi_app = ResponseAfterBody(  # type: ignore[method-assign]
-        CompleteCloseHandshake(app.asgi_app, settings.ws_close_timeout_seconds),
-        settings.max_body_bytes,
-        BODY_WAIT_SECONDS,
-    )
 
 
 def _install_lifespan(app: QuartTrio, settings: Settings, clock: Clock) -> None:

@@ -20,7 +20,7 @@ hypercorn/protocol/ws_stream.py instead of silently keeping a stale copy of it.
    close reply then ends the connection as for any other close. Safe: frames from an OPEN
    connection take Hypercorn's own path; after our close frame the app is no longer fed, which
    is also what keeps Hypercorn from queueing frames for an app that has stopped reading
-   (see `websocket_close`).
+   (see `socket`).
 """
 
 from __future__ import annotations

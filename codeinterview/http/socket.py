@@ -10,6 +10,15 @@ wait, and everything their frames refer to, is memory held per connection: the m
 below hands its handler's coroutine straight to its caller, a `Socket` keeps only the ASGI
 scope (which the server holds anyway) and parses headers and query arguments when asked, and
 the reader awaits `next_message` itself (see `frame_of`).
+
+After closing a socket we keep receiving until the client's close reply (`finish`), because
+Hypercorn hands incoming messages to the app through a bounded queue (hypercorn/trio/
+task_group.py:56, `max_app_queue_size`, 10) and awaits the put (protocol/ws_stream.py:319). A
+client that keeps sending while we close it (a flood refused with 4429) fills that queue; once
+nothing reads it, Hypercorn's reading task blocks in the put and never sees the close reply,
+and the connection lingers until the client gives up. Reading empties the queue; the frames are
+dropped unseen (`hypercorn_guard` discards data frames once the close frame is out), and the
+close reply arrives as `websocket.disconnect`, after which Hypercorn ends the TCP connection.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl
+
+import trio
 
 AsgiMessage = dict[str, Any]
 AsgiReceive = Callable[[], Awaitable[AsgiMessage]]
@@ -35,13 +46,15 @@ class SocketClosed(Exception):
 class Socket:
     """One accepted-or-pending WebSocket: headers, query arguments, frames in and out."""
 
-    __slots__ = ("_scope", "_send", "next_message")
+    __slots__ = ("_scope", "_send", "closed_by_us", "next_message", "peer_gone")
 
     def __init__(self, scope: Mapping[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
         self._scope = scope
         self._send = send
-        # The ASGI receive itself: `frame_of(await socket.next_message())` reads a frame with no
-        # coroutine of ours between the reader and the server.
+        self.closed_by_us = False
+        self.peer_gone = False
+        # The ASGI receive itself: `socket.frame_of(await socket.next_message())` reads a
+        # frame with no coroutine of ours between the reader and the server.
         self.next_message = receive
 
     @property
@@ -65,11 +78,20 @@ class Socket:
     async def accept(self) -> None:
         message = await self.next_message()
         if message["type"] != "websocket.connect":
+            self.peer_gone = True
             raise SocketClosed()
         await self._send({"type": "websocket.accept"})
 
     async def receive(self) -> bytes | str:
-        return frame_of(await self.next_message())
+        return self.frame_of(await self.next_message())
+
+    def frame_of(self, message: AsgiMessage) -> bytes | str:
+        """The frame in an ASGI message; `SocketClosed` if the message says the peer has gone."""
+        if message["type"] != "websocket.receive":
+            self.peer_gone = True
+            raise SocketClosed()
+        data: bytes | None = message.get("bytes")
+        return data if data is not None else message["text"]
 
     async def send(self, data: bytes | str) -> None:
         if isinstance(data, bytes):
@@ -78,15 +100,17 @@ class Socket:
             await self._send({"type": "websocket.send", "text": data})
 
     async def close(self, code: int, reason: str) -> None:
+        self.closed_by_us = True
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
-
-def frame_of(message: AsgiMessage) -> bytes | str:
-    """The frame in an ASGI message; `SocketClosed` if the message says the peer has gone."""
-    if message["type"] != "websocket.receive":
-        raise SocketClosed()
-    data: bytes | None = message.get("bytes")
-    return data if data is not None else message["text"]
+    async def finish(self, timeout: float) -> None:
+        """After our close, read (and drop) frames until the client's close reply, at most
+        `timeout` seconds (see the module's docstring)."""
+        if not self.closed_by_us or self.peer_gone:
+            return
+        with trio.move_on_after(timeout):
+            while (await self.next_message())["type"] != "websocket.disconnect":
+                pass
 
 
 def _first_values(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:

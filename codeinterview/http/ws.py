@@ -31,7 +31,7 @@ from codeinterview.closecodes import CloseCode
 from codeinterview.config import Settings
 from codeinterview.errors import ApiError, Forbidden, Gone, NotFound, Unauthorized
 from codeinterview.http import wire
-from codeinterview.http.socket import Socket, SocketClosed, SocketHandler, frame_of
+from codeinterview.http.socket import Socket, SocketClosed, SocketHandler
 from codeinterview.logs import bind_session
 from codeinterview.runtime import Runtime
 from codeinterview.service import Caller, SessionService
@@ -95,6 +95,7 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
         # so nothing it loaded (the caller's records, the roster) stays with the connection.
         joined = await _open(runtime, socket, session_id)
         if joined is None:
+            await socket.finish(runtime.settings.ws_close_timeout_seconds)
             return
         connection, first_frame = joined
         runtime.metrics.connections.inc()
@@ -105,6 +106,7 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
                 await _read(connection, first_frame, runtime, nursery.cancel_scope)
         finally:
             await _closed(runtime, connection)
+        await socket.finish(runtime.settings.ws_close_timeout_seconds)
 
     return session_socket
 
@@ -286,7 +288,7 @@ async def _read(
             # keeps every coroutine on this wait (a few hundred bytes each) for as long as it is open.
             with trio.CancelScope(deadline=trio.current_time() + interval) as silence:
                 while True:
-                    frame = frame_of(await connection.socket.next_message())
+                    frame = connection.socket.frame_of(await connection.socket.next_message())
                     now = trio.current_time()
                     if silence.deadline - now < interval / 2:
                         silence.deadline = now + interval
