@@ -30,6 +30,8 @@ from urllib.parse import parse_qsl
 
 import trio
 
+from codeinterview.http.hypercorn_fastpath import DirectWrite, direct_write
+
 AsgiMessage = dict[str, Any]
 AsgiReceive = Callable[[], Awaitable[AsgiMessage]]
 AsgiSend = Callable[[AsgiMessage], Awaitable[None]]
@@ -98,6 +100,10 @@ class Socket:
             await self._send({"type": "websocket.send", "bytes": data})
         else:
             await self._send({"type": "websocket.send", "text": data})
+
+    def direct_write(self) -> DirectWrite | None:
+        """The server's direct path for frames (see `hypercorn_fastpath`), if it has one."""
+        return direct_write(self._send)
 
     async def close(self, code: int, reason: str) -> None:
         self.closed_by_us = True

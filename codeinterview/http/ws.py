@@ -19,6 +19,7 @@ from codeinterview.actors.messages import (
     Command,
     Connect,
     Disconnect,
+    Flush,
     Outbox,
     PeerInfo,
     Protocol,
@@ -164,6 +165,7 @@ async def _join_session(
         first_frame = await _receive_first_frame(socket, settings.ws_auth_timeout_seconds)
         protocol = "yjs" if isinstance(first_frame, bytes) else "json"
     outbox = Outbox(settings.outbound_queue_size)
+    outbox.direct = socket.direct_write()
     roster = tuple(await runtime.store.list_participants(caller.session.id))
     peer = PeerInfo(connection_id, caller.participant, protocol)
     inbox = await _join(runtime.registry, session_id, Connect(peer, outbox, roster))
@@ -370,7 +372,11 @@ async def _write(connection: Connection, scope: trio.CancelScope) -> None:
             if isinstance(item, Close):
                 outbox.close = item
                 break
-            await connection.send(item)
+            if isinstance(item, Flush):
+                assert outbox.direct is not None  # only a direct write leaves a tail
+                await outbox.direct.flush()
+            else:
+                await connection.send(item)
             del item  # not held while waiting: it may be a whole document
     finally:
         outbox.stop()

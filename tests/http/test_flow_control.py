@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
 import trio
+from pycrdt import YMessageType
 from trio_websocket import open_websocket_url
+from wsproto.events import BytesMessage
 
 from codeinterview.actors.messages import ReplaceCode
 from codeinterview.actors.session import LiveSession
 from tests.clients import closed_with, json_client, socket_url, yjs_client
 from tests.http.api import bearer, create_session
 from tests.http.conftest import StartServer
+from tests.http.raw import raw_websocket
 
 BIG_STATE = {"user": {"name": "x" * 60_000}}
+PAUSED_FRAMES = 100  # of 60 kB: far more than the kernel buffers between server and client
 
 
 async def test_a_reader_that_stops_is_disconnected_and_others_keep_going(
@@ -37,6 +42,35 @@ async def test_a_reader_that_stops_is_disconnected_and_others_keep_going(
         await reader.wait_until(lambda: reader.code == "still flowing")
         code, reason = await closed_with(stalled)
     assert code == 4429 and "slow" in reason
+
+
+async def test_a_reader_that_pauses_gets_every_frame_whole_and_in_order(start_server: StartServer) -> None:
+    """Frames go straight from the session to an idle socket until its buffers fill; then the
+    rest of a frame the socket took only in part, and the frames after it, must follow in order
+    with nothing in between (codeinterview/http/hypercorn_fastpath.py, `DirectWrite`)."""
+    server = await start_server(rate_limits_enabled=False)
+    async with server.client() as http:
+        created = await create_session(http)
+    paused_url = socket_url(server.ws_url, created.id, created.token, protocol="yjs")
+    async with raw_websocket(paused_url) as paused, yjs_client(
+        server.ws_url, created.id, created.token
+    ) as writer:
+        for clock in range(1, PAUSED_FRAMES + 1):
+            await writer.send_awareness(4242, clock, {"user": {"name": "x" * 60_000, "n": clock}})
+        seen: list[int] = []
+        message = b""
+        with trio.fail_after(30):
+            while len(seen) < PAUSED_FRAMES:
+                event = await paused.next_event()
+                assert isinstance(event, BytesMessage)  # wsproto delivers a message in parts
+                message += event.data
+                if not event.message_finished:
+                    continue
+                found = re.fullmatch(rb'.*\{"user": ?\{"name": ?"x{60000}", ?"n": ?(\d+)\}\}', message, re.S)
+                if message[0] == YMessageType.AWARENESS and found:
+                    seen.append(int(found[1]))
+                message = b""
+    assert seen == list(range(1, PAUSED_FRAMES + 1))
 
 
 async def test_silent_peer_is_closed_and_a_live_one_stays(start_server: StartServer) -> None:
