@@ -1,6 +1,7 @@
 """The WebSocket endpoint `/ws/sessions/{id}`: authenticate, then pump frames to and from the
 session actor. A connection is two tasks: the reader (which also probes a silent peer) and the
-writer; whichever ends first cancels the other.
+writer, which sends the frames the actor could not write at once (see `Outbox`); whichever ends
+first cancels the other.
 """
 
 from __future__ import annotations
