@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+Trials = list[dict[str, Any]]
+Column = tuple[str, Callable[[Trials], str]]  # header, cell from one server's trials
 
 
 def median(values: list[Any]) -> Any:
@@ -44,6 +48,20 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(row) + " |" for row in rows]
     return out
+
+
+def at(path: str, digits: int = 1, pct: bool = False) -> Callable[[Trials], str]:
+    """A cell: the median over trials of the value at `path`."""
+    return lambda trials: fmt(med(trials, path), digits, pct=pct)
+
+
+def per_server(data: dict[str, Trials], columns: list[Column]) -> tuple[list[str], list[str]]:
+    """A table with a row per server, one cell per column spec; and the failed trials."""
+    rows, errors = [], []
+    for name, trials in data.items():
+        errors += _trial_errors(name, trials)
+        rows.append([name, *(cell(trials) for _, cell in columns)])
+    return _table(["server", *(header for header, _ in columns)], rows), errors
 
 
 def _trial_errors(name: str, trials: list[dict[str, Any]]) -> list[str]:
@@ -173,45 +191,26 @@ def render(results: dict[str, Any]) -> str:
             "each other participant of the session.",
             "",
         ]
-        rows = []
-        for name, trials in data.items():
-            errors += _trial_errors(name, trials)
-            rows.append(
-                [
-                    name,
-                    fmt(med(trials, "edit_latency_ms.p50"), 2),
-                    fmt(med(trials, "edit_latency_ms.p99"), 2),
-                    fmt(med(trials, "edit_latency_ms.max"), 1),
-                    fmt(med(trials, "edit_reach"), pct=True),
-                    fmt(med(trials, "awareness_latency_ms.p50"), 2),
-                    fmt(med(trials, "awareness_latency_ms.p99"), 2),
-                    fmt(med(trials, "awareness_reach"), pct=True),
-                    fmt(med(trials, "server_cpu"), 2),
-                    fmt(med(trials, "server_rss_max_mb"), 0),
-                    fmt(med(trials, "schedule_lag_ms.p99"), 2),
-                    fmt(generator_cpu(trials), 2),
-                    *trial_counts(trials),
-                ]
-            )
-        lines += _table(
+        table, failed = per_server(
+            data,
             [
-                "server",
-                "edit p50 ms",
-                "edit p99 ms",
-                "edit max ms",
-                "edit reach",
-                "aware p50 ms",
-                "aware p99 ms",
-                "aware reach",
-                "server CPU (cores)",
-                "server RSS MB",
-                "gen lag p99 ms",
-                "gen CPU (cores)",
-                "trials ok",
-                "trials gen-bound",
+                ("edit p50 ms", at("edit_latency_ms.p50", 2)),
+                ("edit p99 ms", at("edit_latency_ms.p99", 2)),
+                ("edit max ms", at("edit_latency_ms.max")),
+                ("edit reach", at("edit_reach", pct=True)),
+                ("aware p50 ms", at("awareness_latency_ms.p50", 2)),
+                ("aware p99 ms", at("awareness_latency_ms.p99", 2)),
+                ("aware reach", at("awareness_reach", pct=True)),
+                ("server CPU (cores)", at("server_cpu", 2)),
+                ("server RSS MB", at("server_rss_max_mb", 0)),
+                ("gen lag p99 ms", at("schedule_lag_ms.p99", 2)),
+                ("gen CPU (cores)", lambda trials: fmt(generator_cpu(trials), 2)),
+                ("trials ok", lambda trials: trial_counts(trials)[0]),
+                ("trials gen-bound", lambda trials: trial_counts(trials)[1]),
             ],
-            rows,
         )
+        lines += table
+        errors += failed
         lines += ["", GEN_BOUND_NOTE, ""]
 
     if "cluster" in scenarios:
@@ -306,39 +305,22 @@ def render(results: dict[str, Any]) -> str:
             "session (sessions live), and with two.",
             "",
         ]
-        rows = []
-        for name, trials in scenarios["connections"].items():
-            errors += _trial_errors(name, trials)
-            rows.append(
-                [
-                    name,
-                    fmt(med(trials, "connections"), 0),
-                    fmt(med(trials, "rss_mb.baseline"), 1),
-                    fmt(med(trials, "rss_mb.sessions_created"), 1),
-                    fmt(med(trials, "rss_mb.one_connection_per_session"), 1),
-                    fmt(med(trials, "rss_mb.two_connections_per_session"), 1),
-                    fmt(med(trials, "rss_kb_per_idle_connection"), 1),
-                    fmt(med(trials, "rss_kb_per_live_session_alone"), 1),
-                    fmt(med(trials, "idle_server_cpu"), 3),
-                    fmt(med(trials, "open_connections_at_end"), 0),
-                ]
-            )
-        lines += _table(
+        table, failed = per_server(
+            scenarios["connections"],
             [
-                "server",
-                "connections",
-                "RSS base MB",
-                "sessions created MB",
-                "1 conn/session MB",
-                "2 conn/session MB",
-                "KB per idle conn",
-                "KB per live session (excl. conn)",
-                "idle CPU (cores)",
-                "open at end",
+                ("connections", at("connections", 0)),
+                ("RSS base MB", at("rss_mb.baseline")),
+                ("sessions created MB", at("rss_mb.sessions_created")),
+                ("1 conn/session MB", at("rss_mb.one_connection_per_session")),
+                ("2 conn/session MB", at("rss_mb.two_connections_per_session")),
+                ("KB per idle conn", at("rss_kb_per_idle_connection")),
+                ("KB per live session (excl. conn)", at("rss_kb_per_live_session_alone")),
+                ("idle CPU (cores)", at("idle_server_cpu", 3)),
+                ("open at end", at("open_connections_at_end", 0)),
             ],
-            rows,
         )
-        lines.append("")
+        lines += [*table, ""]
+        errors += failed
 
     if "joinstorm" in scenarios:
         lines += [
@@ -348,37 +330,21 @@ def render(results: dict[str, Any]) -> str:
             "Time = from the storm's start until every joiner has received sync step 2.",
             "",
         ]
-        rows = []
-        for name, trials in scenarios["joinstorm"].items():
-            errors += _trial_errors(name, trials)
-            rows.append(
-                [
-                    name,
-                    fmt(med(trials, "joiners"), 0),
-                    fmt(med(trials, "window_s"), 1),
-                    fmt(med(trials, "all_synced_s"), 3),
-                    fmt(med(trials, "join_to_sync_ms.p50"), 1),
-                    fmt(med(trials, "join_to_sync_ms.p99"), 1),
-                    fmt(med(trials, "synced"), 0),
-                    fmt(med(trials, "server_cpu"), 2),
-                    fmt(med(trials, "generator_cpu_s"), 2),
-                ]
-            )
-        lines += _table(
+        table, failed = per_server(
+            scenarios["joinstorm"],
             [
-                "server",
-                "joiners",
-                "window s",
-                "all synced after s",
-                "join→sync p50 ms",
-                "join→sync p99 ms",
-                "synced",
-                "server CPU",
-                "gen CPU s",
+                ("joiners", at("joiners", 0)),
+                ("window s", at("window_s")),
+                ("all synced after s", at("all_synced_s", 3)),
+                ("join→sync p50 ms", at("join_to_sync_ms.p50")),
+                ("join→sync p99 ms", at("join_to_sync_ms.p99")),
+                ("synced", at("synced", 0)),
+                ("server CPU", at("server_cpu", 2)),
+                ("gen CPU s", at("generator_cpu_s", 2)),
             ],
-            rows,
         )
-        lines.append("")
+        lines += [*table, ""]
+        errors += failed
 
     if "rest" in scenarios:
         lines += [
@@ -479,32 +445,19 @@ def render(results: dict[str, Any]) -> str:
                 "one edit each within 1 s, until `codeinterview_flushed_documents` grew by N.",
                 "",
             ]
-            rows = []
-            for name, trials in e2e.items():
-                errors += _trial_errors(name, trials)
-                rows.append(
-                    [
-                        name,
-                        fmt(med(trials, "sessions"), 0),
-                        fmt(med(trials, "flush_batches"), 0),
-                        fmt(med(trials, "documents_per_batch"), 1),
-                        fmt(med(trials, "db_documents_per_s"), 0),
-                        fmt(med(trials, "seconds_from_last_edit_to_all_flushed"), 2),
-                        fmt(med(trials, "flush_failures"), 0),
-                    ]
-                )
-            lines += _table(
+            table, failed = per_server(
+                e2e,
                 [
-                    "server",
-                    "sessions",
-                    "batches",
-                    "docs/batch",
-                    "docs/s in flush_seconds",
-                    "last edit → all flushed s",
-                    "failures",
+                    ("sessions", at("sessions", 0)),
+                    ("batches", at("flush_batches", 0)),
+                    ("docs/batch", at("documents_per_batch")),
+                    ("docs/s in flush_seconds", at("db_documents_per_s", 0)),
+                    ("last edit → all flushed s", at("seconds_from_last_edit_to_all_flushed", 2)),
+                    ("failures", at("flush_failures", 0)),
                 ],
-                rows,
             )
+            lines += table
+            errors += failed
         lines.append("")
 
     profiles = []
