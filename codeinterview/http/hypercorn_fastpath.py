@@ -31,6 +31,7 @@ from typing import Any
 
 import trio
 from hypercorn.events import Closed, Event, RawData
+from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.ws_stream import ASGIWebsocketState, WSStream
 from hypercorn.trio import tcp_server
 from wsproto.connection import ConnectionState
@@ -117,7 +118,9 @@ def direct_write(asgi_send: Any) -> DirectWrite | None:
     if not _installed or type(stream) is not WSStream:
         return None
     h11 = getattr(stream.send, "__self__", None)
-    tcp = getattr(getattr(h11, "send", None), "__self__", None)
+    if type(h11) is not H11Protocol:
+        return None  # over HTTP/2 a frame is wrapped in the connection's own framing
+    tcp = getattr(h11.send, "__self__", None)
     if type(tcp) is not tcp_server.TCPServer or type(tcp_stream(tcp)) is not trio.SocketStream:
         return None
     if getattr(stream.connection, "_proto", None) is None or stream.connection._proto.extensions:
