@@ -231,11 +231,16 @@ PROFILE_CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("REST handlers (quart route, service)", ("codeinterview/http/rest.py", "codeinterview/service.py")),
     ("awareness apply/encode", ("AwarenessTable", "awareness.py")),
     ("CRDT apply + update encode (pycrdt)", ("SessionDocument.", "pycrdt/_")),
-    ("actor: dispatch + fan-out to outboxes", ("SessionActor.", "LiveSession.", "Registry.")),
     (
-        "WS send: frame -> quart -> hypercorn/wsproto -> socket",
-        ("Connection.send (codeinterview/http/ws.py", "_write (codeinterview/http/ws.py"),
+        "WS send: frame -> hypercorn/wsproto -> socket (from the actor, or the writer)",
+        (
+            "DirectWrite.",
+            "Outbox.send_nowait",
+            "Connection.send (codeinterview/http/ws.py",
+            "_write (codeinterview/http/ws.py",
+        ),
     ),
+    ("actor: dispatch + fan-out to outboxes", ("SessionActor.", "LiveSession.", "Registry.")),
     (
         "WS receive: socket -> hypercorn/wsproto -> quart -> actor inbox",
         ("_read (codeinterview/http/ws.py", "WSStream."),
