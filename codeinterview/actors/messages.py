@@ -7,11 +7,11 @@ connection's own bounded outbox. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 from typing import Protocol as Interface
 
-import outcome
 import trio
 
 from codeinterview.storage.base import DocumentState, ParticipantRecord
@@ -55,86 +55,89 @@ class DirectSend(Interface):
 class Outbox:
     """One connection's bounded queue of frames, and why the actor closed it (if it did).
 
-    The actor writes with `send_nowait`; a full queue means the reader is too slow, and the
-    actor ends the queue after recording `close`, which the connection's writer obeys. The
-    writer takes frames with `receive` and calls `stop` when it stops.
+    The actor writes with `send_nowait` and never waits: a full queue means the reader is too
+    slow, and the actor ends the queue after recording `close`, which the writer obeys.
 
-    It behaves as a trio memory channel with one sender and one receiver (`send_nowait`,
-    `receive`, the same exceptions), built on `trio.lowlevel` because every connection has one
-    for as long as it is open: a memory channel's two endpoints, shared state, deque block and
-    wait bookkeeping came to about 2 kB per connection, a fifteenth of an idle one.
+    The connection's writer is a task that runs only while something is queued: `send_nowait`
+    starts one (through `start_writer`) when a frame has to wait, `end` starts one to close the
+    socket, and the writer returns once `next_nowait` finds the queue empty. An idle connection
+    has no writer: a task parked on a queue, with its coroutine frames, was ~1.9 kB of every
+    idle connection. A writer that stops for good (closing, or cancelled) calls `stop`.
 
-    When the connection sets `direct`, a frame for an idle writer (waiting, so nothing is
-    queued) is written to the socket from `send_nowait` itself: no scheduler round for the
-    writer, which was the largest single cost of a broadcast. A frame the socket takes only in
-    part wakes the writer with `FLUSH`; one the direct path does not try goes to the writer.
+    When the connection sets `direct`, a frame for an idle connection (no writer, so nothing is
+    queued) is written to the socket from `send_nowait` itself: no scheduler round, which was
+    the largest single cost of a broadcast. A frame the socket takes only in part is followed by
+    `FLUSH` for the writer; one the direct path does not try goes to the writer.
     """
 
-    __slots__ = ("_ended", "_frames", "_limit", "_stopped", "_writer", "close", "direct")
+    __slots__ = ("_ended", "_frames", "_limit", "_stopped", "_writing", "close", "direct", "start_writer")
 
     def __init__(self, limit: int) -> None:
         self.close: Close | None = None
         self.direct: DirectSend | None = None
+        # Set by the connection once it can run a writer; until then frames queue, and its first
+        # writer sends them (so `_writing` starts true: nothing may overtake them).
+        self.start_writer: Callable[[], None] | None = None
         self._limit = limit
-        # A list, not a deque: an empty deque keeps a 64-slot block, an empty list nothing,
-        # and the queue is short (frames are handed straight to a waiting writer).
+        # A list, not a deque: an empty deque keeps a 64-slot block, an empty list nothing.
         self._frames: list[Outgoing] = []
-        self._writer: trio.lowlevel.Task | None = None
+        self._writing = True
         self._ended = False
         self._stopped = False
 
-    @trio.lowlevel.enable_ki_protection
     def send_nowait(self, frame: Outgoing) -> None:
-        """Queue a frame: `trio.WouldBlock` if the queue is full, `trio.ClosedResourceError`
-        after `end`, `trio.BrokenResourceError` once the writer has stopped."""
+        """Send or queue a frame: `trio.WouldBlock` if the queue is full,
+        `trio.ClosedResourceError` after `end`, `trio.BrokenResourceError` once stopped."""
         if self._ended:
             raise trio.ClosedResourceError
         if self._stopped:
             raise trio.BrokenResourceError
-        if self._writer is not None:
+        if not self._writing:
             if self.direct is not None and type(frame) is not Close:
                 written = self.direct(frame)  # type: ignore[arg-type]
                 if written is Written.ALL:
                     return
                 if written is Written.PART:
                     frame = FLUSH
-            writer, self._writer = self._writer, None
-            trio.lowlevel.reschedule(writer, outcome.Value(frame))
+            self._frames.append(frame)
+            if not self._start_writer():
+                raise trio.BrokenResourceError
         elif len(self._frames) < self._limit:
             self._frames.append(frame)
         else:
             raise trio.WouldBlock
 
-    @trio.lowlevel.enable_ki_protection
     def end(self) -> None:
-        """No more frames: the writer gets what is queued, then `trio.EndOfChannel`."""
+        """No more frames: a writer sends what is queued, then closes the socket."""
         self._ended = True
-        if self._writer is not None:
-            writer, self._writer = self._writer, None
-            trio.lowlevel.reschedule(writer, outcome.Error(trio.EndOfChannel()))
+        if not self._writing and not self._stopped:
+            self._start_writer()
 
     def stop(self) -> None:
-        """The writer has stopped: queued frames are dropped and later ones refused."""
+        """The connection's writing is over: queued frames are dropped and later ones refused."""
         self._stopped = True
         self._frames.clear()
 
-    @trio.lowlevel.enable_ki_protection
-    async def receive(self) -> Outgoing:
-        """The next frame (for the one writer); `trio.EndOfChannel` once ended and empty."""
-        await trio.lowlevel.checkpoint_if_cancelled()
+    def next_nowait(self) -> Outgoing | None:
+        """For the writer: the next frame; `None` when nothing is queued (the writer returns
+        then, and the next frame that has to wait starts another); `trio.EndOfChannel` once
+        ended and drained."""
         if self._frames:
-            frame = self._frames.pop(0)
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return frame
+            return self._frames.pop(0)
         if self._ended:
             raise trio.EndOfChannel
-        self._writer = trio.lowlevel.current_task()
-        handed: Outgoing = await trio.lowlevel.wait_task_rescheduled(self._abort_receive)
-        return handed
+        self._writing = False
+        return None
 
-    def _abort_receive(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-        self._writer = None
-        return trio.lowlevel.Abort.SUCCEEDED
+    def _start_writer(self) -> bool:
+        self._writing = True
+        assert self.start_writer is not None  # `_writing` stays true until it is set
+        try:
+            self.start_writer()
+        except RuntimeError:  # the connection's nursery has closed: the connection is gone
+            self.stop()
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The WebSocket endpoint `/ws/sessions/{id}`: authenticate, then pump frames to and from the
-session actor. A connection is two tasks: the reader (which also probes a silent peer) and the
-writer, which sends the frames the actor could not write at once (see `Outbox`); whichever ends
-first cancels the other.
+session actor. A connection is the reader (which also probes a silent peer) and, only while frames
+are queued, a writer that sends what the actor could not write at once (see `Outbox`); the reader
+ending cancels the writer, and a writer that closes the socket ends the reader.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from urllib.parse import urlsplit
 
 import structlog
@@ -104,9 +105,13 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
         _log_opened(connection)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_write, connection, nursery.cancel_scope)
+                outbox = connection.outbox
+                outbox.start_writer = partial(nursery.start_soon, _write, connection, nursery.cancel_scope)
+                outbox.start_writer()  # for what the session sent while the connection was set up
+                del outbox
                 await _read(connection, first_frame, runtime, nursery.cancel_scope)
         finally:
+            connection.outbox.stop()
             await _closed(runtime, connection)
         await socket.finish(runtime.settings.ws_close_timeout_seconds)
 
@@ -361,26 +366,41 @@ def _command_for(connection: Connection, frame: bytes | str) -> Command | None:
 
 
 async def _write(connection: Connection, scope: trio.CancelScope) -> None:
+    """Send what the actor queued and return; once it has ended the outbox, close the socket
+    with its reason and end the connection (see `Outbox` for when a writer runs)."""
     outbox = connection.outbox
     try:
-        while True:
-            try:
-                item = await outbox.receive()
-            except trio.EndOfChannel:
-                break
-            if outbox.close is not None:
-                break
-            if isinstance(item, Close):
-                outbox.close = item
-                break
-            if isinstance(item, Flush):
-                assert outbox.direct is not None  # only a direct write leaves a tail
-                await outbox.direct.flush()
-            else:
-                await connection.send(item)
-            del item  # not held while waiting: it may be a whole document
-    finally:
-        outbox.stop()
-    close = outbox.close or Close(CloseCode.INTERNAL_ERROR, "session restarted, reconnect")
+        close = await _send_queued(connection)
+    except BaseException:
+        outbox.stop()  # cancelled (the reader has ended) or failed: nothing more goes out
+        raise
+    if close is None:
+        return  # all sent; the next frame that has to wait starts another writer
+    outbox.stop()
     await connection.close(close)
     scope.cancel()
+
+
+async def _send_queued(connection: Connection) -> Close | None:
+    """`None` once the queue is empty; the close to make once the actor has ended it."""
+    outbox = connection.outbox
+    while True:
+        # A checkpoint per frame: a long queue must not hold up every other connection.
+        await trio.lowlevel.checkpoint()
+        try:
+            item = outbox.next_nowait()
+        except trio.EndOfChannel:
+            return outbox.close or Close(CloseCode.INTERNAL_ERROR, "session restarted, reconnect")
+        if item is None:
+            return None
+        if outbox.close is not None:
+            return outbox.close
+        if isinstance(item, Close):
+            outbox.close = item
+            return item
+        if isinstance(item, Flush):
+            assert outbox.direct is not None  # only a direct write leaves a tail
+            await outbox.direct.flush()
+        else:
+            await connection.send(item)
+        del item  # not held while waiting: it may be a whole document
