@@ -168,15 +168,13 @@ class SessionDocument:
     def code(self) -> str:
         return str(self._text)
 
-    @property
-    def size(self) -> int:
-        """The text's length in UTF-8 bytes (pycrdt counts in bytes), without rendering it."""
-        self._size_bound = len(self._text)
-        return self._size_bound
-
     def fits(self, extra: int, limit: int) -> bool:
-        """Whether the text stays within `limit` bytes after growing by at most `extra`."""
-        return self._size_bound + extra <= limit or self.size + extra <= limit
+        """Whether the text stays within `limit` UTF-8 bytes (pycrdt counts in bytes) after
+        growing by at most `extra`; measured only when the running bound says it might not."""
+        if self._size_bound + extra <= limit:
+            return True
+        self._size_bound = len(self._text)
+        return self._size_bound + extra <= limit
 
     @property
     def meta_changes(self) -> int:

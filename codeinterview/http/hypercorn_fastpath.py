@@ -58,15 +58,21 @@ async def _protocol_send(self: tcp_server.TCPServer, event: Event) -> None:
     tail = self.__dict__.pop(_TAIL, None)
     if tail is not None:
         data = tail + data
-    try:
-        sent = os.write(stream.socket.fileno(), data)
-    except (BlockingIOError, InterruptedError):
-        sent = 0
-    except OSError:
-        sent = 0  # Hypercorn's path meets the same error and handles it
+    sent = _write_some(stream, data) or 0  # after an error, Hypercorn's path meets it too
     if sent < len(data):
         with trio.CancelScope(shield=True):
             await _original_protocol_send(self, RawData(data=data[sent:]))
+
+
+def _write_some(stream: trio.SocketStream, data: bytes) -> int | None:
+    """What the non-blocking socket takes of `data` now; `None` on an error other than a
+    full buffer. The descriptor is looked up per write: once closed it is -1, never reused."""
+    try:
+        return os.write(stream.socket.fileno(), data)
+    except (BlockingIOError, InterruptedError):
+        return 0
+    except OSError:
+        return None
 
 
 def tcp_stream(tcp: tcp_server.TCPServer) -> Any:
@@ -94,12 +100,8 @@ class DirectWrite:
             return Written.NOTHING
         event = BytesMessage(data=frame) if isinstance(frame, bytes) else TextMessage(data=frame)
         data = stream.connection.send(event)
-        try:
-            # The descriptor is looked up per write: once closed it is -1, never a reused one.
-            sent = os.write(tcp_stream(tcp).socket.fileno(), data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
+        sent = _write_some(tcp_stream(tcp), data)
+        if sent is None:
             return Written.NOTHING  # the usual path meets the same error and handles it
         if sent == len(data):
             return Written.ALL

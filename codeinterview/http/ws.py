@@ -105,10 +105,9 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
         _log_opened(connection)
         try:
             async with trio.open_nursery() as nursery:
-                outbox = connection.outbox
-                outbox.start_writer = partial(nursery.start_soon, _write, connection, nursery.cancel_scope)
-                outbox.start_writer()  # for what the session sent while the connection was set up
-                del outbox
+                start_writer = partial(nursery.start_soon, _write, connection, nursery.cancel_scope)
+                connection.outbox.start_writer = start_writer
+                start_writer()  # for what the session sent while the connection was set up
                 await _read(connection, first_frame, runtime, nursery.cancel_scope)
         finally:
             connection.outbox.stop()
