@@ -30,6 +30,19 @@ def hypercorn_config(settings: Settings, host: str, port: int) -> Config:
     return config
 
 
+async def serve_app(
+    app: QuartTrio,
+    config: Config,
+    *,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve `app` through its ASGI callable: `QuartTrio.__call__` only awaits that, and its
+    frame would stay on every open connection's stack. Hypercorn cannot tell the callable's
+    kind by looking (`SessionSockets` returns its coroutine), so it is told."""
+    await serve(app.asgi_app, config, shutdown_trigger=shutdown_trigger, task_status=task_status, mode="asgi")
+
+
 async def wait_for_stop_signal() -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
@@ -57,5 +70,5 @@ async def run_server(settings: Settings, host: str, port: int, *, clock: Clock |
     gctune.tune_for_serving()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(gctune.collect_forever)
-        await serve(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))
+        await serve_app(app, config, shutdown_trigger=drain_then_stop(app, wait_for_stop_signal))
         nursery.cancel_scope.cancel()

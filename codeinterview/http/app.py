@@ -9,7 +9,7 @@ from quart_trio import QuartTrio
 
 from codeinterview.clock import Clock, WallClock
 from codeinterview.config import Settings
-from codeinterview.http import hypercorn_fastpath, hypercorn_guard
+from codeinterview.http import hypercorn_fastpath, hypercorn_guard, hypercorn_lean
 from codeinterview.http.errors import install_error_handlers
 from codeinterview.http.guard import install_lookup_guard
 from codeinterview.http.health import health
@@ -27,6 +27,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> QuartTrio:
     settings.secret()  # fail at build time, not on the first request
     hypercorn_guard.install()
     hypercorn_fastpath.install()
+    hypercorn_lean.install()
     app = QuartTrio(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

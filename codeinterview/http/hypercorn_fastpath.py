@@ -1,4 +1,4 @@
-"""Two shortcuts in Hypercorn's trio TCP server, for the per-frame path of live sessions.
+"""Shortcuts in Hypercorn's trio TCP server, for the per-frame path of live sessions.
 
 Measured at interview load (bench/RESULTS.md), every outgoing WebSocket frame paid for a
 `trio.Lock`, a shielded `CancelScope` and two scheduler rounds in `TCPServer.protocol_send`
@@ -10,7 +10,10 @@ timeout is configured (tcp_server.py:100-115): together about a fifth of the ser
    checkpoint separates the lock check from the write. What the socket does not take at once
    (a full send buffer), and every error, goes through Hypercorn's own path, shielded so that a
    cancellation cannot leave half a frame on the wire.
-2. `_read_data`: without a read timeout the loop reads without a scope per read.
+2. `_read_data`: without a read timeout the loop reads without a scope per read, from the
+   socket itself and waiting for it to be readable only when it has nothing to give. That is
+   what `SocketStream.receive_some` does, without its five coroutine frames, which every idle
+   connection kept on its wait (about 1.2 KB each, tracemalloc).
 3. `DirectWrite`: a session actor hands a frame for an idle connection straight to its socket
    (a scheduler round less per frame and receiver, the largest single cost of the fan-out). It
    writes only when the connection is open, no send holds the lock and nothing is left over
@@ -131,17 +134,36 @@ def direct_write(asgi_send: Any) -> DirectWrite | None:
 
 
 async def _read_data(self: tcp_server.TCPServer) -> None:
-    if self.config.read_timeout is not None:
+    stream: Any = self.stream
+    if self.config.read_timeout is not None or type(stream) is not trio.SocketStream:
         await _original_read_data(self)
         return
+    sock = stream.socket._sock  # type: ignore[attr-defined]  # the standard library's socket
+    waited = False
     while True:
+        data: bytes | None
         try:
-            data = await self.stream.receive_some(tcp_server.MAX_RECV)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            data = sock.recv(tcp_server.MAX_RECV)
+        except BlockingIOError:
+            # Waited for below: awaiting inside this handler would keep the exception and its
+            # traceback alive for as long as the connection is idle (about 500 bytes).
+            data = None
+        except OSError:
+            break  # closed (EBADF) or reset by the peer: trio's stream would raise either
+        if data is None:
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError:
+                break  # closed by another task (the server closing the connection)
+            waited = True
+            continue
+        if not waited:
+            await trio.lowlevel.checkpoint()  # data was there at once: let the others run first
+        waited = False
+        await self.protocol.handle(RawData(data))
+        if not data:
             break
-        await self.protocol.handle(RawData(bytes(data)))
-        if data == b"":
-            break
+        del data  # not held while the connection waits
     await self.protocol.handle(Closed())
 
 

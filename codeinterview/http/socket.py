@@ -24,13 +24,14 @@ close reply arrives as `websocket.disconnect`, after which Hypercorn ends the TC
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
 import trio
 
 from codeinterview.http.hypercorn_fastpath import DirectWrite, direct_write
+from codeinterview.http.hypercorn_lean import release_handshake
 
 AsgiMessage = dict[str, Any]
 AsgiReceive = Callable[[], Awaitable[AsgiMessage]]
@@ -50,7 +51,7 @@ class Socket:
 
     __slots__ = ("_scope", "_send", "closed_by_us", "next_message", "peer_gone")
 
-    def __init__(self, scope: Mapping[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
+    def __init__(self, scope: MutableMapping[str, Any], receive: AsgiReceive, send: AsgiSend) -> None:
         self._scope = scope
         self._send = send
         self.closed_by_us = False
@@ -83,6 +84,15 @@ class Socket:
             self.peer_gone = True
             raise SocketClosed()
         await self._send({"type": "websocket.accept"})
+
+    def settle(self) -> None:
+        """Let go of what only the handshake needed, as the connection settles down to wait:
+        the request headers and the query string (its token) in the scope, and the server's
+        handshake state (`hypercorn_lean`). Nothing reads them later: Hypercorn's access log,
+        the one other reader of the scope, is off (server.py)."""
+        self._scope["headers"] = ()
+        self._scope["query_string"] = b""
+        release_handshake(self._send)
 
     async def receive(self) -> bytes | str:
         return self.frame_of(await self.next_message())

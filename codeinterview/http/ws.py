@@ -101,6 +101,7 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
             await socket.finish(runtime.settings.ws_close_timeout_seconds)
             return
         connection, first_frame = joined
+        socket.settle()
         runtime.metrics.connections.inc()
         _log_opened(connection)
         try:

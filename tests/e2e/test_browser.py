@@ -18,11 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
-from hypercorn.trio import serve
 
 from codeinterview.config import Settings
 from codeinterview.http.app import create_app
-from codeinterview.server import drain_then_stop, hypercorn_config
+from codeinterview.server import drain_then_stop, hypercorn_config, serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
@@ -75,7 +74,7 @@ async def base_url(sqlite_url: str) -> AsyncIterator[str]:
         app = create_app(settings)
         stop = trio.Event()
         config = hypercorn_config(settings, "127.0.0.1", 0)
-        binds = await nursery.start(partial(serve, app, config, shutdown_trigger=drain_then_stop(app, stop.wait)))
+        binds = await nursery.start(partial(serve_app, app, config, shutdown_trigger=drain_then_stop(app, stop.wait)))
         yield binds[0]
         stop.set()
 

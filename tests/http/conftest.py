@@ -9,13 +9,12 @@ from functools import partial
 import httpx
 import pytest
 import trio
-from hypercorn.trio import serve
 from quart_trio import QuartTrio
 
 from codeinterview.clock import ManualClock
 from codeinterview.config import Settings
 from codeinterview.http.app import create_app
-from codeinterview.server import drain_then_stop, hypercorn_config
+from codeinterview.server import drain_then_stop, hypercorn_config, serve_app
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-hs256"
 
@@ -57,7 +56,7 @@ async def start_server(database_url: str, clock: ManualClock) -> AsyncIterator[S
             stop = trio.Event()
             config = hypercorn_config(settings, "127.0.0.1", 0)
             trigger = drain_then_stop(app, stop.wait)
-            binds = await nursery.start(partial(serve, app, config, shutdown_trigger=trigger))
+            binds = await nursery.start(partial(serve_app, app, config, shutdown_trigger=trigger))
             server = Server(binds[0], settings, stop)
             servers.append(server)
             return server
