@@ -40,6 +40,7 @@ class Runtime:
     flusher: Flusher
     metrics: Metrics
     limits: RateLimits
+    writers: trio.Nursery  # connections' writers (codeinterview/http/ws.py)
     stopping: trio.Event = field(default_factory=trio.Event)
     stopped: trio.Event = field(default_factory=trio.Event)
     drained: bool = False
@@ -76,8 +77,13 @@ async def run_runtime(
 ) -> None:
     async with open_store(settings.database) as store, open_cluster_node(settings.redis_url) as cluster:
         await store.reset_online()
-        async with trio.open_nursery() as services, trio.open_nursery() as actors:
-            runtime = build_runtime(settings, clock, store, actors, cluster)
+        # The writers' nursery closes last: actors start writers for as long as they run.
+        async with (
+            trio.open_nursery() as writers,
+            trio.open_nursery() as services,
+            trio.open_nursery() as actors,
+        ):
+            runtime = build_runtime(settings, clock, store, actors, writers, cluster)
             try:
                 services.start_soon(runtime.flusher.run)
                 services.start_soon(runtime.registry.ticker.run)
@@ -90,6 +96,7 @@ async def run_runtime(
             finally:
                 actors.cancel_scope.cancel()
                 services.cancel_scope.cancel()
+                writers.cancel_scope.cancel()
                 runtime.stopped.set()
 
 
@@ -98,6 +105,7 @@ def build_runtime(
     clock: Clock,
     store: Store,
     actors: trio.Nursery,
+    writers: trio.Nursery,
     cluster: ClusterNode | None = None,
 ) -> Runtime:
     policy = Policy(
@@ -124,7 +132,7 @@ def build_runtime(
         cluster.registry = registry
     documents = LiveDocuments(registry, StoredDocuments(store), cluster)
     service = SessionService(store, documents, clock, policy)
-    return Runtime(settings, store, service, registry, flusher, metrics, RateLimits(settings))
+    return Runtime(settings, store, service, registry, flusher, metrics, RateLimits(settings), writers)
 
 
 async def sweep_forever(service: SessionService, settings: Settings) -> None:

@@ -134,7 +134,7 @@ class Outbox:
         assert self.start_writer is not None  # `_writing` stays true until it is set
         try:
             self.start_writer()
-        except RuntimeError:  # the connection's nursery has closed: the connection is gone
+        except RuntimeError:  # the writers' nursery has closed: the server is stopping
             self.stop()
             return False
         return True

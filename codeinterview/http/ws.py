@@ -1,7 +1,12 @@
 """The WebSocket endpoint `/ws/sessions/{id}`: authenticate, then pump frames to and from the
 session actor. A connection is the reader (which also probes a silent peer) and, only while frames
 are queued, a writer that sends what the actor could not write at once (see `Outbox`); the reader
-ending cancels the writer, and a writer that closes the socket ends the reader.
+ending cancels the writer and waits for it, and a writer that closes the socket ends the reader.
+
+The writer runs in the runtime's nursery for writers, not in a nursery of the connection's own:
+an idle connection kept that nursery, its cancel scope and its bookkeeping for as long as it was
+open (about 2 KB of every idle connection, tracemalloc). The reader's wait is cancelled through
+the one scope it is in at the time (`Connection.reading`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,6 @@ import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from urllib.parse import urlsplit
 
 import structlog
@@ -60,6 +64,14 @@ class Rejected(Exception):
 
 
 @dataclass(slots=True)
+class Writing:
+    """A connection's writer while it runs: how to cancel it and when it is done."""
+
+    scope: trio.CancelScope
+    done: trio.Event
+
+
+@dataclass(slots=True)
 class Connection:
     """A joined connection: its socket, and the queues its reader and writer use."""
 
@@ -68,8 +80,30 @@ class Connection:
     protocol: Protocol
     inbox: trio.MemorySendChannel[Command]  # the session actor's
     outbox: Outbox  # frames from the actor, for the writer
+    writers: trio.Nursery  # where the writer runs: the runtime's
     strikes: int = 0
     closed: bool = False
+    ended: bool = False  # the reader is done: a writer that starts now has nothing to do
+    reading: trio.CancelScope | None = None  # the scope the reader waits in, if it waits
+    writing: Writing | None = None
+
+    def start_writer(self) -> None:
+        """For the outbox: run a writer (`RuntimeError` once the runtime has stopped)."""
+        self.writers.start_soon(_write, self)
+
+    def stop_reading(self) -> None:
+        """End the reader (after `close`, which it checks between waits)."""
+        if self.reading is not None:
+            self.reading.cancel()
+
+    async def stop_writer(self) -> None:
+        """Cancel the writer, if one runs, and wait until it has stopped."""
+        self.ended = True
+        writing = self.writing
+        if writing is not None:
+            writing.scope.cancel()
+            with trio.CancelScope(shield=True):
+                await writing.done.wait()
 
     async def send(self, item: bytes | str) -> None:
         # No lock: the check and the ASGI server's own state check run without a checkpoint
@@ -105,13 +139,13 @@ def socket_handler(runtime_of: Callable[[], Runtime]) -> SocketHandler:
         runtime.metrics.connections.inc()
         _log_opened(connection)
         try:
-            async with trio.open_nursery() as nursery:
-                start_writer = partial(nursery.start_soon, _write, connection, nursery.cancel_scope)
-                connection.outbox.start_writer = start_writer
-                start_writer()  # for what the session sent while the connection was set up
-                await _read(connection, first_frame, runtime, nursery.cancel_scope)
+            connection.outbox.start_writer = connection.start_writer
+            connection.start_writer()  # for what the session sent while the connection was set up
+            await _read(connection, first_frame, runtime)
         finally:
+            await connection.stop_writer()
             connection.outbox.stop()
+            connection.outbox.start_writer = None  # no cycle left for the collector
             await _closed(runtime, connection)
         await socket.finish(runtime.settings.ws_close_timeout_seconds)
 
@@ -175,7 +209,7 @@ async def _join_session(
     roster = tuple(await runtime.store.list_participants(caller.session.id))
     peer = PeerInfo(connection_id, caller.participant, protocol)
     inbox = await _join(runtime.registry, session_id, Connect(peer, outbox, roster))
-    return Connection(socket, connection_id, protocol, inbox, outbox), first_frame
+    return Connection(socket, connection_id, protocol, inbox, outbox, runtime.writers), first_frame
 
 
 def _requested_protocol(socket: Socket) -> Protocol | None:
@@ -281,20 +315,21 @@ async def _leave(inbox: trio.MemorySendChannel[Command], connection_id: int) -> 
             pass  # the actor is already gone
 
 
-async def _read(
-    connection: Connection, first_frame: bytes | str | None, runtime: Runtime, scope: trio.CancelScope
-) -> None:
+async def _read(connection: Connection, first_frame: bytes | str | None, runtime: Runtime) -> None:
+    """Deliver frames to the session until the peer goes, the session ends the connection (its
+    writer closes the socket, then cancels `connection.reading`), or the peer is silent too long."""
     interval = runtime.settings.ws_ping_interval_seconds
     try:
         if first_frame is not None:
             await _deliver(connection, first_frame, runtime)
-        while True:
+        while not connection.closed:
             # One scope for many frames, its deadline pushed on at most twice per interval: a
             # scope, or even a deadline, per frame cost several percent of the CPU at load. So a
             # silent peer is probed after between half an interval and an interval of silence.
             # The loop is inline, and awaits the ASGI receive itself, because an idle connection
             # keeps every coroutine on this wait (a few hundred bytes each) for as long as it is open.
             with trio.CancelScope(deadline=trio.current_time() + interval) as silence:
+                connection.reading = silence
                 while True:
                     frame = connection.socket.frame_of(await connection.socket.next_message())
                     now = trio.current_time()
@@ -302,25 +337,28 @@ async def _read(
                         silence.deadline = now + interval
                     await _deliver(connection, frame, runtime)
                     del frame  # not held while the peer is silent
-            await _probe(connection, runtime)
+            if not connection.closed:  # the deadline, not the writer, ended the wait
+                await _probe(connection, runtime)
     except (trio.BrokenResourceError, trio.ClosedResourceError, SocketClosed):
         pass  # the peer or the actor is gone; the writer closes the socket with its reason
     except Rejected as rejected:
         await connection.close(rejected.close)
     finally:
-        scope.cancel()
+        connection.reading = None
 
 
 async def _probe(connection: Connection, runtime: Runtime) -> None:
     """The peer has been silent for the ping interval: probe it, and close it if it stays silent
     (a half-open TCP connection would otherwise hold its place in the session forever)."""
-    await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
     frame: bytes | str | None = None
-    with trio.move_on_after(runtime.settings.ws_ping_timeout_seconds):
+    with trio.move_on_after(runtime.settings.ws_ping_timeout_seconds) as probing:
+        connection.reading = probing
+        await connection.send(YJS_PROBE if connection.protocol == "yjs" else JSON_PROBE)
         frame = await connection.socket.receive()
-    if frame is None:
+    if frame is not None:
+        await _deliver(connection, frame, runtime)
+    elif not connection.closed:
         raise Rejected(CloseCode.HEARTBEAT_TIMEOUT, "no answer to ping")
-    await _deliver(connection, frame, runtime)
 
 
 async def _deliver(connection: Connection, frame: bytes | str, runtime: Runtime) -> None:
@@ -365,20 +403,37 @@ def _command_for(connection: Connection, frame: bytes | str) -> Command | None:
     return None if message is None else ReceiveEvent(cid, message)
 
 
-async def _write(connection: Connection, scope: trio.CancelScope) -> None:
+async def _write(connection: Connection) -> None:
     """Send what the actor queued and return; once it has ended the outbox, close the socket
-    with its reason and end the connection (see `Outbox` for when a writer runs)."""
+    with its reason and end the reader (see `Outbox` for when a writer runs). Runs in the
+    runtime's nursery, so nothing may escape it but the runtime's own cancellation."""
+    if connection.ended:
+        return  # started just before the reader finished
+    writing = connection.writing = Writing(trio.CancelScope(), trio.Event())
+    try:
+        with writing.scope:
+            await _write_queued(connection)
+    finally:
+        connection.writing = None
+        writing.done.set()
+
+
+async def _write_queued(connection: Connection) -> None:
     outbox = connection.outbox
     try:
         close = await _send_queued(connection)
-    except BaseException:
-        outbox.stop()  # cancelled (the reader has ended) or failed: nothing more goes out
+    except trio.Cancelled:
+        outbox.stop()  # the reader has ended, or the server is stopping: nothing more goes out
         raise
+    except Exception:
+        log.exception("writer of connection %d failed", connection.connection_id)
+        outbox.stop()
+        close = Close(CloseCode.INTERNAL_ERROR, "internal error, reconnect")
     if close is None:
         return  # all sent; the next frame that has to wait starts another writer
     outbox.stop()
     await connection.close(close)
-    scope.cancel()
+    connection.stop_reading()
 
 
 async def _send_queued(connection: Connection) -> Close | None:
