@@ -42,6 +42,9 @@ SocketHandler = Callable[["Socket", str], Awaitable[None]]
 SESSION_PATH = re.compile(r"/ws/sessions/(?P<session_id>[^/]+)")
 
 
+_KEPT_IN_SCOPE = ("type", "path", "client")
+
+
 class SocketClosed(Exception):
     """The peer has gone (the ASGI server reported the disconnect)."""
 
@@ -86,12 +89,14 @@ class Socket:
         await self._send({"type": "websocket.accept"})
 
     def settle(self) -> None:
-        """Let go of what only the handshake needed, as the connection settles down to wait:
-        the request headers and the query string (its token) in the scope, and the server's
-        handshake state (`hypercorn_lean`). Nothing reads them later: Hypercorn's access log,
-        the one other reader of the scope, is off (server.py)."""
-        self._scope["headers"] = ()
-        self._scope["query_string"] = b""
+        """Let go of what only the handshake needed, as the connection settles down to wait: of
+        the scope, all but its type, path and client address (about 1 KB with the request
+        headers, and the token in the query string), and the server's handshake state
+        (`hypercorn_lean`). Nothing reads them later: Hypercorn's access log, the one other
+        reader of a WebSocket's scope, is off (server.py)."""
+        kept = {key: self._scope[key] for key in _KEPT_IN_SCOPE if key in self._scope}
+        self._scope.clear()  # the same dict Hypercorn holds: cleared, not replaced
+        self._scope.update(kept)
         release_handshake(self._send)
 
     async def receive(self) -> bytes | str:
