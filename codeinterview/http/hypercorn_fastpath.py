@@ -116,15 +116,24 @@ class DirectWrite:
         await self._tcp.protocol_send(RawData(data=b""))
 
 
-def direct_write(asgi_send: Any) -> DirectWrite | None:
-    """The direct path for a WebSocket whose ASGI `send` is Hypercorn's own, over plain TCP
-    with no compression; `None` otherwise (TLS, HTTP/2, another server, not installed)."""
+def h11_websocket(asgi_send: Any) -> tuple[WSStream, H11Protocol] | None:
+    """The WebSocket stream and the HTTP/1.1 connection behind an ASGI `send` that is
+    Hypercorn's own over HTTP/1.1; `None` for anything else (HTTP/2, another server)."""
     stream = getattr(asgi_send, "__self__", None)
-    if not _installed or type(stream) is not WSStream:
+    if type(stream) is not WSStream:
         return None
     h11 = getattr(stream.send, "__self__", None)
-    if type(h11) is not H11Protocol:
-        return None  # over HTTP/2 a frame is wrapped in the connection's own framing
+    return (stream, h11) if type(h11) is H11Protocol else None
+
+
+def direct_write(asgi_send: Any) -> DirectWrite | None:
+    """The direct path for a WebSocket whose ASGI `send` is Hypercorn's own, over HTTP/1.1
+    (over HTTP/2 a frame goes inside the connection's own framing) and plain TCP with no
+    compression; `None` otherwise (TLS, HTTP/2, another server, not installed)."""
+    found = h11_websocket(asgi_send)
+    if not _installed or found is None:
+        return None
+    stream, h11 = found
     tcp = getattr(h11.send, "__self__", None)
     if type(tcp) is not tcp_server.TCPServer or type(tcp_stream(tcp)) is not trio.SocketStream:
         return None

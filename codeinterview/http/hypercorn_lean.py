@@ -17,6 +17,8 @@ Measured with tracemalloc per idle connection:
    inbound queue (Hypercorn's `max_app_queue_size`, 10). `release_handshake` moves both into a
    list that answers `popleft`; popping the front of so short a list costs nothing to speak of.
 
+The ASGI scope is trimmed by our socket itself (`Socket.settle`), which calls `release_handshake`.
+
 Checked against the source of the versions `hypercorn_guard` supports; any other version keeps
 Hypercorn's own code, as with `hypercorn_fastpath`.
 """
@@ -29,10 +31,10 @@ from importlib.metadata import version
 from typing import Any
 
 from hypercorn import app_wrappers
-from hypercorn.protocol.h11 import H11Protocol, H11WSConnection
-from hypercorn.protocol.ws_stream import WSStream
+from hypercorn.protocol.h11 import H11WSConnection
 from trio._channel import MemoryChannelState
 
+from codeinterview.http.hypercorn_fastpath import h11_websocket
 from codeinterview.http.hypercorn_guard import SUPPORTED_VERSIONS
 
 
@@ -69,11 +71,11 @@ def _call_app(
 def release_handshake(asgi_send: Any) -> None:
     """Let go of the handshake state of an accepted WebSocket whose ASGI `send` is Hypercorn's
     own over HTTP/1.1; anything else is left as it is."""
-    stream = getattr(asgi_send, "__self__", None)
-    if not _installed or type(stream) is not WSStream or not stream.handshake.accepted:
+    found = h11_websocket(asgi_send)
+    if not _installed or found is None:
         return
-    h11 = getattr(stream.send, "__self__", None)
-    if type(h11) is not H11Protocol or type(h11.connection) is not H11WSConnection:
+    stream, h11 = found
+    if not stream.handshake.accepted or type(h11.connection) is not H11WSConnection:
         return
     h11.connection.h11_connection = None  # type: ignore[assignment]
     stream.handshake = _ACCEPTED  # type: ignore[assignment]
