@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
 
 import httpx
 import pytest
@@ -15,7 +17,7 @@ from wsproto.events import BytesMessage
 from codeinterview.actors.messages import ReplaceCode
 from codeinterview.actors.session import LiveSession
 from tests.clients import closed_with, json_client, socket_url, yjs_client
-from tests.http.api import bearer, create_session
+from tests.http.api import bearer, create_session, join
 from tests.http.conftest import StartServer
 from tests.http.raw import raw_websocket
 
@@ -71,6 +73,32 @@ async def test_a_reader_that_pauses_gets_every_frame_whole_and_in_order(start_se
                     seen.append(int(found[1]))
                 message = b""
     assert seen == list(range(1, PAUSED_FRAMES + 1))
+
+
+async def test_a_reader_reset_while_its_frames_wait_leaves_and_others_keep_going(
+    start_server: StartServer,
+) -> None:
+    """The paused reader's socket is full, so a writer task is sending to it when the peer resets
+    the connection: the reader ends, cancels that writer and waits for it, and only then does the
+    session hear that the participant left (codeinterview/http/ws.py, `Connection.stop_writer`)."""
+    server = await start_server(rate_limits_enabled=False)
+    async with server.client() as http:
+        created = await create_session(http)
+        candidate = await join(http, created.id, created.candidate_invite)
+    paused_url = socket_url(server.ws_url, created.id, str(candidate["token"]), protocol="yjs")
+    async with json_client(server.ws_url, created.id, created.token) as watcher, yjs_client(
+        server.ws_url, created.id, created.token
+    ) as writer, yjs_client(server.ws_url, created.id, created.token) as reader:
+        async with raw_websocket(paused_url) as paused:
+            for clock in range(1, 41):  # 40 frames of 60 kB: more than the kernel buffers hold
+                await writer.send_awareness(4242, clock, {"user": {"name": "x" * 60_000, "n": clock}})
+                await reader.wait_until(lambda clock=clock: len(reader.awareness) >= clock)
+            paused.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await paused.stream.aclose()  # a reset, not a close
+        left = await watcher.next_of("participant_left")
+        assert left["data"]["id"] == candidate["id"]  # type: ignore[index]
+        await writer.insert(0, "still flowing")
+        await reader.wait_until(lambda: reader.code == "still flowing")
 
 
 async def test_silent_peer_is_closed_and_a_live_one_stays(start_server: StartServer) -> None:
