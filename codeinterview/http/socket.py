@@ -40,9 +40,7 @@ AsgiApp = Callable[[Any, Any, Any], Awaitable[None]]  # scope, receive, send in 
 SocketHandler = Callable[["Socket", str], Awaitable[None]]
 
 SESSION_PATH = re.compile(r"/ws/sessions/(?P<session_id>[^/]+)")
-
-
-_KEPT_IN_SCOPE = ("type", "path", "client")
+_KEPT_IN_SCOPE = ("type", "path", "client")  # what a settled socket's scope keeps
 
 
 class SocketClosed(Exception):
@@ -121,7 +119,7 @@ class Socket:
         return direct_write(self._send)
 
     async def close(self, code: int, reason: str) -> None:
-        self.closed_by_us = True
+        self.closed_by_us = True  # before any checkpoint: `Connection.close` relies on it
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
     async def finish(self, timeout: float) -> None:

@@ -82,7 +82,6 @@ class Connection:
     outbox: Outbox  # frames from the actor, for the writer
     writers: trio.Nursery  # where the writer runs: the runtime's
     strikes: int = 0
-    closed: bool = False
     ended: bool = False  # the reader is done: a writer that starts now has nothing to do
     reading: trio.CancelScope | None = None  # the scope the reader waits in, if it waits
     writing: Writing | None = None
@@ -105,6 +104,11 @@ class Connection:
             with trio.CancelScope(shield=True):
                 await writing.done.wait()
 
+    @property
+    def closed(self) -> bool:
+        """Whether we have closed the socket (set before the close frame is even sent)."""
+        return self.socket.closed_by_us
+
     async def send(self, item: bytes | str) -> None:
         # No lock: the check and the ASGI server's own state check run without a checkpoint
         # between them, and the server orders the bytes of concurrent sends.
@@ -114,7 +118,6 @@ class Connection:
     async def close(self, close: Close) -> None:
         """Close once; the reader and the writer may both try."""
         if not self.closed:
-            self.closed = True
             await close_socket(self.socket, close)
 
 

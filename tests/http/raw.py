@@ -4,6 +4,8 @@ whether the server ends the TCP connection."""
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -40,6 +42,11 @@ class RawWebSocket:
 
     def reply_to_close(self, close: CloseConnection) -> bytes:
         return self.ws.send(close.response())
+
+    async def reset(self) -> None:
+        """End the TCP connection with a reset (RST), as a crashed peer or a middlebox would."""
+        self.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await self.stream.aclose()
 
     async def ended_by_server(self) -> None:
         """Return once the server has ended the TCP connection (its FIN, not a reset)."""

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gc
 import json
-import socket
-import struct
 
 import httpx
 import pytest
@@ -34,6 +32,10 @@ def _streams_of(session_id: str) -> list[WSStream]:
     ]
 
 
+def _json_frame(raw: RawWebSocket, kind: str, data: object) -> bytes:
+    return raw.encode(TextMessage(json.dumps({"type": kind, "data": data})))
+
+
 async def _next_text(raw: RawWebSocket, kind: str, **data: object) -> dict[str, object]:
     """The next JSON event of this kind (and with these data fields, if given)."""
     with trio.fail_after(WAIT_SECONDS):
@@ -56,7 +58,7 @@ async def test_a_settled_socket_lets_go_of_the_handshake_and_still_works(
     url = socket_url(server.ws_url, created.id, str(candidate["token"]), protocol="json")
     async with json_client(server.ws_url, created.id, created.token) as ada, raw_websocket(url) as raw:
         # A round trip through the session from each side: both readers are in their loop.
-        await raw.stream.send_all(raw.encode(TextMessage(json.dumps({"type": "language_change", "data": {"language": "python"}}))))
+        await raw.stream.send_all(_json_frame(raw, "language_change", {"language": "python"}))
         await ada.wait_until(lambda: ada.language == "python")
         await ada.send("code_update", {"code": "print(1)"})
         await _next_text(raw, "code_update", code="print(1)")
@@ -74,8 +76,8 @@ async def test_a_settled_socket_lets_go_of_the_handshake_and_still_works(
 
         # A burst larger than the app's queue (10) passes through the list that stands in for it.
         burst = [{"type": "cursor_update", "data": {"index": i}} for i in range(50)]
-        await raw.stream.send_all(b"".join(raw.encode(TextMessage(json.dumps(m))) for m in burst))
-        await raw.stream.send_all(raw.encode(TextMessage(json.dumps({"type": "language_change", "data": {"language": "html"}}))))
+        await raw.stream.send_all(b"".join(_json_frame(raw, m["type"], m["data"]) for m in burst))
+        await raw.stream.send_all(_json_frame(raw, "language_change", {"language": "html"}))
         await ada.wait_until(lambda: ada.language == "html")
 
 
@@ -95,7 +97,6 @@ async def test_the_session_sees_a_peer_leave_however_it_goes(
             elif leaving == "end of stream":
                 await raw.stream.send_eof()
             else:
-                raw.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                await raw.stream.aclose()
+                await raw.reset()
             left = await ada.next_of("participant_left")
             assert left["data"]["id"] == candidate["id"]  # type: ignore[index]
